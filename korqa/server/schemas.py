@@ -1,0 +1,94 @@
+"""Request and response bodies of the HTTP API, and the limits every request is checked against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_question_chars: int = 1_000
+    max_context_chars: int = 20_000  # per passage
+    max_contexts: int = 16  # passages per question
+    max_batch_items: int = 32  # questions per /v1/answer/batch call
+    max_top_k: int = 20
+    max_queue: int = 64  # requests waiting for the model before new ones get 503
+
+
+class SeedRequest(BaseModel):
+    """POST /api, exactly as the nlpbook web service: {question, context}. Other fields are allowed."""
+
+    model_config = ConfigDict(extra="allow")
+    question: StrictStr
+    context: StrictStr
+
+
+class SeedResponse(BaseModel):
+    question: str
+    context: str
+    answer: str
+    start: int | None = None
+    end: int | None = None
+    score: float | None = None
+
+
+class AnswerOptions(BaseModel):
+    top_k: int | None = Field(default=None, ge=1)
+    max_answer_length: int | None = Field(default=None, ge=1, le=512)
+
+
+class QuestionIn(BaseModel):
+    """One question over one passage (`context`) or several (`contexts`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: StrictStr
+    context: StrictStr | None = None
+    contexts: list[StrictStr] | None = None
+
+    @model_validator(mode="after")
+    def one_kind_of_passage(self) -> QuestionIn:
+        if (self.context is None) == (self.contexts is None):
+            raise ValueError("give exactly one of 'context' (a string) or 'contexts' (a list of strings)")
+        return self
+
+    @property
+    def passages(self) -> list[str]:
+        return [self.context] if self.context is not None else list(self.contexts or [])
+
+
+class AnswerRequest(QuestionIn, AnswerOptions):
+    pass
+
+
+class BatchRequest(AnswerOptions):
+    model_config = ConfigDict(extra="forbid")
+    items: list[QuestionIn]
+
+
+class AnswerOut(BaseModel):
+    text: str
+    start: int
+    end: int
+    score: float
+    context_index: int
+
+
+class AnswerResponse(BaseModel):
+    answers: list[AnswerOut]
+    no_answer_score: float
+    model: str
+    timings: dict[str, float]
+
+
+class BatchResult(BaseModel):
+    answers: list[AnswerOut]
+    no_answer_score: float
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult]
+    model: str
+    timings: dict[str, float]

@@ -1,0 +1,71 @@
+// The page talks to POST /v1/answer. Every piece of text from the user or the model is inserted with
+// textContent / text nodes, never as HTML, so a passage holding markup is shown, not run.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function show(result, context) {
+  const best = result.answers[0];
+  $("result").hidden = false;
+  const passage = $("passage");
+  passage.replaceChildren();
+  const others = $("others");
+  others.replaceChildren();
+  if (!best) {
+    $("answer").textContent = "답을 찾지 못했습니다 (no answer)";
+    $("score").textContent = `무응답 확률 ${(result.no_answer_score * 100).toFixed(1)}%`;
+    passage.append(document.createTextNode(context));
+    return;
+  }
+  $("answer").textContent = best.text;
+  $("score").textContent = `확률 (score) ${(best.score * 100).toFixed(1)}% · 위치 ${best.start}–${best.end}`;
+  const mark = document.createElement("mark");
+  mark.textContent = context.slice(best.start, best.end);
+  passage.append(document.createTextNode(context.slice(0, best.start)), mark,
+                 document.createTextNode(context.slice(best.end)));
+  for (const a of result.answers.slice(1)) {
+    const li = document.createElement("li");
+    li.textContent = `${a.text} (${(a.score * 100).toFixed(1)}%)`;
+    others.append(li);
+  }
+  if (result.answers.length < 2) {
+    const li = document.createElement("li");
+    li.textContent = "없음 (none)";
+    others.append(li);
+  }
+}
+
+async function ask(event) {
+  event.preventDefault();
+  const question = $("question").value;
+  const context = $("context").value;
+  const status = $("status");
+  if (!question.trim() || !context.trim()) {
+    status.textContent = "질문과 지문을 모두 입력하세요 (enter a question and a passage)";
+    return;
+  }
+  status.textContent = "찾는 중… (answering)";
+  $("submit").disabled = true;
+  try {
+    const response = await fetch("/v1/answer", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ question, context, top_k: 5 }),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      status.textContent = `오류 (error ${response.status}): ${body.detail || ""}`;
+      return;
+    }
+    show(body, context);
+    status.textContent = `${Math.round(body.timings.forward_ms + body.timings.tokenize_ms + body.timings.decode_ms)} ms`;
+  } catch (err) {
+    status.textContent = `서버에 연결할 수 없습니다 (cannot reach the server): ${err}`;
+  } finally {
+    $("submit").disabled = false;
+  }
+}
+
+$("ask").addEventListener("submit", ask);
+fetch("/v1/model").then((r) => r.json()).then((m) => { $("model").textContent = `모델 (model): ${m.name}`; })
+  .catch(() => {});

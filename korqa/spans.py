@@ -1,0 +1,113 @@
+"""Start/end logits of windows -> ranked answers with character offsets. Pure numpy: no model, no I/O.
+
+Scores. Within a window, start and end logits are turned into probabilities with a softmax over the passage
+tokens *and* the window's first token ([CLS] / <s>), which extractive-QA training uses as the "no answer in this
+window" label. A span's score is p_start(i) * p_end(j): a probability in [0, 1]. A window that does not hold the
+answer puts its mass on [CLS], so its spans score low; that is what makes scores comparable across windows and
+passages. The no-answer probability of the request is the smallest [CLS] score over its windows.
+
+Valid spans only: start and end are passage tokens, start <= end, at most `max_answer_length` tokens. The answer
+text is `context[start:end]` with the token offsets, minus surrounding whitespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from korqa.windows import Window
+
+# How many candidate spans each window contributes beyond top_k: room for de-duplication across windows.
+_EXTRA_CANDIDATES = 8
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    start: int  # character offset into the passage
+    end: int  # exclusive: text == context[start:end]
+    score: float  # probability in [0, 1]
+    context_index: int = 0
+
+
+@dataclass(frozen=True)
+class Decoded:
+    answers: list[Answer]
+    no_answer_score: float  # probability that no window holds an answer
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def window_probabilities(
+    start_logits: np.ndarray, end_logits: np.ndarray, window: Window
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """p_start and p_end over the window's passage tokens, and the window's no-answer probability."""
+    n = len(window.offsets)
+    lo, hi = window.passage_start, window.passage_start + n
+    allowed = np.concatenate([[0], np.arange(lo, hi)])
+    p_start = _softmax(start_logits[allowed])
+    p_end = _softmax(end_logits[allowed])
+    return p_start[1:], p_end[1:], float(p_start[0] * p_end[0])
+
+
+def best_spans(p_start: np.ndarray, p_end: np.ndarray, max_answer_length: int, k: int) -> list[tuple[int, int, float]]:
+    """The k best (i, j, p_start[i] * p_end[j]) with i <= j < i + max_answer_length, best first."""
+    n = len(p_start)
+    if n == 0:
+        return []
+    width = min(max_answer_length, n)
+    j = np.arange(n)[:, None] + np.arange(width)[None, :]  # end index for each (start, length - 1)
+    valid = j < n
+    scores = np.where(valid, p_start[:, None] * p_end[np.minimum(j, n - 1)], -1.0)
+    flat = scores.ravel()
+    k = min(k, int(valid.sum()))
+    top = np.argpartition(-flat, k - 1)[:k]
+    top = top[np.argsort(-flat[top], kind="stable")]
+    return [(int(t // width), int(t // width + t % width), float(flat[t])) for t in top]
+
+
+def _trim(context: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and context[start].isspace():
+        start += 1
+    while end > start and context[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def decode(
+    windows: Sequence[Window],
+    start_logits: Sequence[np.ndarray],
+    end_logits: Sequence[np.ndarray],
+    contexts: Sequence[str],
+    max_answer_length: int = 30,
+    top_k: int = 1,
+    no_answer_threshold: float | None = None,
+) -> Decoded:
+    """Rank answers over all windows of all passages of one question.
+
+    `start_logits[w]` / `end_logits[w]` hold window w's logits (padding beyond len(window) is ignored).
+    """
+    best: dict[tuple[int, int, int], float] = {}
+    no_answer = 1.0
+    for window, s_logits, e_logits in zip(windows, start_logits, end_logits, strict=True):
+        p_start, p_end, null = window_probabilities(s_logits[: len(window)], e_logits[: len(window)], window)
+        no_answer = min(no_answer, null)
+        context = contexts[window.context_index]
+        for i, j, score in best_spans(p_start, p_end, max_answer_length, top_k + _EXTRA_CANDIDATES):
+            char_start, char_end = _trim(context, int(window.offsets[i, 0]), int(window.offsets[j, 1]))
+            if char_end <= char_start:
+                continue
+            key = (window.context_index, char_start, char_end)
+            if score > best.get(key, -1.0):
+                best[key] = score
+    if not windows or (no_answer_threshold is not None and no_answer >= no_answer_threshold):
+        return Decoded([], no_answer if windows else 1.0)
+    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+    answers = [Answer(contexts[ci][s:e], s, e, min(1.0, max(0.0, score)), ci) for (ci, s, e), score in ranked]
+    return Decoded(answers, no_answer)

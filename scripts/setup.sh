@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv and install korqa with the requirements of one use: serve (default) or test.
+# Usage: scripts/setup.sh [serve|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-serve}"
+python="${PYTHON:-python3}"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "korqa needs Python 3.11 or newer (found $("$python" --version)); set PYTHON=..." >&2; exit 1; }
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# torch first and on its own, so the CPU build is what satisfies every later requirement.
+"${pip[@]}" torch==2.13.0
+case "$what" in
+  serve) "${pip[@]}" -r requirements/serve.txt -r requirements/torch.txt ;;
+  test)  "${pip[@]}" -r requirements/test.txt ;;
+  *) echo "usage: scripts/setup.sh [serve|test]" >&2; exit 2 ;;
+esac
+"${pip[@]}" --no-deps --no-build-isolation -e .

@@ -1,0 +1,70 @@
+"""The web page in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright)."""
+
+import shutil
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Flags for a machine with no network: no background connections, no sandbox as root.
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        external = []
+        page.on("request", lambda r: None if r.url.startswith(server.url) else external.append(r.url))
+        page.goto(server.url + "/")
+        yield page
+        assert external == [], f"the page tried to reach {external}"
+        browser.close()
+
+
+def ask(page, question, context):
+    page.fill("#question", question)
+    page.fill("#context", context)
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])")
+    page.wait_for_function("document.querySelector('#status').textContent.endsWith('ms')")
+
+
+def test_typed_question_shows_the_highlighted_answer(page):
+    context = "가나 다라 甲 마바 丙 사아"
+    ask(page, "甲 에서 시작하는 답은 무엇인가?", context)
+    assert page.inner_text("#answer") == "甲 마바 丙"
+    assert page.inner_text("#passage mark") == "甲 마바 丙"
+    assert page.inner_text("#passage") == context
+    assert "%" in page.inner_text("#score")
+    assert page.locator("#others li").count() >= 1
+
+
+def test_markup_in_the_passage_is_shown_not_run(page):
+    page.evaluate("window.__pwned = 0")
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    context = f"가나 甲 {payload} 丙 다라"
+    ask(page, "甲 은?", context)
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__pwned") == 0
+    assert page.locator("#passage img, #passage script, #answer img").count() == 0
+    assert payload in page.inner_text("#passage")
+
+
+def test_empty_input_asks_for_both_fields(page):
+    page.fill("#question", "")
+    page.fill("#context", "")
+    page.click("#submit")
+    assert "질문과 지문" in page.inner_text("#status")
