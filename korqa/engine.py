@@ -162,6 +162,7 @@ class QAEngine:
                 max_answer_length=max_answer_length,
                 top_k=top_k,
                 no_answer_threshold=cfg.no_answer_threshold,
+                boundaries=self.model.boundaries if cfg.use_boundary_rules else None,
             )
             offset += n
             results.append(QAResult(decoded.answers, decoded.no_answer_score, n))

@@ -7,7 +7,8 @@ answer puts its mass on [CLS], so its spans score low; that is what makes scores
 passages. The no-answer probability of the request is the smallest [CLS] score over its windows.
 
 Valid spans only: start and end are passage tokens, start <= end, at most `max_answer_length` tokens. The answer
-text is `context[start:end]` with the token offsets, minus surrounding whitespace.
+text is `context[start:end]` with the token offsets, minus surrounding whitespace and, when the model has learned
+boundary rules, minus a particle glued inside its first or last token.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from korqa.boundaries import BoundaryRules
+from korqa.boundaries import apply as apply_boundaries
 from korqa.windows import Window
 
 # How many candidate spans each window contributes beyond top_k: room for de-duplication across windows.
@@ -88,10 +91,12 @@ def decode(
     max_answer_length: int = 30,
     top_k: int = 1,
     no_answer_threshold: float | None = None,
+    boundaries: BoundaryRules | None = None,
 ) -> Decoded:
     """Rank answers over all windows of all passages of one question.
 
     `start_logits[w]` / `end_logits[w]` hold window w's logits (padding beyond len(window) is ignored).
+    `boundaries`: learned character-level cuts of particles inside the first/last token (korqa.boundaries).
     """
     best: dict[tuple[int, int, int], float] = {}
     no_answer = 1.0
@@ -101,6 +106,8 @@ def decode(
         context = contexts[window.context_index]
         for i, j, score in best_spans(p_start, p_end, max_answer_length, top_k + _EXTRA_CANDIDATES):
             char_start, char_end = _trim(context, int(window.offsets[i, 0]), int(window.offsets[j, 1]))
+            if boundaries is not None and char_end > char_start:
+                char_start, char_end = _trim(context, *apply_boundaries(boundaries, context, char_start, char_end))
             if char_end <= char_start:
                 continue
             key = (window.context_index, char_start, char_end)

@@ -99,15 +99,20 @@ def make_windows(
     return windows
 
 
+def token_span(offsets: np.ndarray, start: int, end: int) -> tuple[int, int] | None:
+    """Indices of the first and last token overlapping characters [start, end), or None if there are none."""
+    if len(offsets) == 0 or start < offsets[0, 0] or end > offsets[-1, 1]:
+        return None
+    first = int(np.searchsorted(offsets[:, 1], start, side="right"))  # first token ending after start
+    last = int(np.searchsorted(offsets[:, 0], end, side="left")) - 1  # last token starting before end
+    return (first, last) if first <= last else None
+
+
 def label_window(window: Window, answer_start: int, answer_end: int) -> tuple[int, int]:
     """Training labels: the input positions of the first and last token of the answer [answer_start,
     answer_end) (characters), or (0, 0) -- the window's first token -- when the answer is not wholly inside it.
     An answer starting at character 0 is labelled like any other (ratsnlp drops those)."""
-    offsets = window.offsets
-    if len(offsets) == 0 or answer_start < offsets[0, 0] or answer_end > offsets[-1, 1]:
+    span = token_span(window.offsets, answer_start, answer_end)
+    if span is None:
         return 0, 0
-    first = int(np.searchsorted(offsets[:, 1], answer_start, side="right"))  # first token ending after start
-    last = int(np.searchsorted(offsets[:, 0], answer_end, side="left")) - 1  # last token starting before end
-    if last < first:
-        return 0, 0
-    return window.passage_start + first, window.passage_start + last
+    return window.passage_start + span[0], window.passage_start + span[1]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from korqa.boundaries import BoundaryRules
 from korqa.config import QAConfig
 from korqa.errors import ModelLoadError
 from korqa.runtime import Runtime
@@ -38,6 +39,7 @@ class LoadedModel:
     path: str
     max_positions: int  # longest window the model's position embeddings allow
     load_seconds: float = 0.0
+    boundaries: BoundaryRules | None = None  # learned character-level answer boundaries (korqa.json)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class LoadedModel:
             "max_query_length": self.config.max_query_length,
             "max_answer_length": self.config.max_answer_length,
             "doc_stride": self.config.doc_stride,
+            "boundary_rules": len(self.boundaries.suffixes) + len(self.boundaries.prefixes) if self.boundaries else 0,
         }
 
 
@@ -61,6 +64,13 @@ def read_settings(model_dir: Path) -> dict[str, Any]:
     known = {f.name for f in fields(QAConfig)}
     settings = json.loads(path.read_text(encoding="utf-8"))
     return {k: v for k, v in settings.items() if k in known}
+
+
+def read_boundaries(model_dir: Path) -> BoundaryRules | None:
+    path = model_dir / SETTINGS_FILE
+    if not path.exists():
+        return None
+    return BoundaryRules.from_json(json.loads(path.read_text(encoding="utf-8")).get("boundaries"))
 
 
 def write_settings(model_dir: str | Path, config: QAConfig, **extra: Any) -> None:
@@ -122,6 +132,8 @@ def load_model(
         loaded = hf.load(hf.download(where["id"]), threads=threads, name=where["id"], source="hub")
     if config is not None:
         loaded.config = merge_config(loaded.config, config)
+    if loaded.boundaries is None and Path(loaded.path).is_dir():
+        loaded.boundaries = read_boundaries(Path(loaded.path))
     loaded.load_seconds = time.perf_counter() - started
     log.info("loaded %s (%s, %s) in %.2f s", loaded.name, loaded.source, loaded.runtime.name, loaded.load_seconds)
     return loaded

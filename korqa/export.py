@@ -1,0 +1,251 @@
+"""`korqa export`: any model korqa loads -> ONNX (+ ONNX Runtime transformer fusion) [-> dynamic int8], written as
+a directory `korqa serve --model DIR` loads without torch: model.onnx, tokenizer.json, korqa.json.
+
+Measured traps (torch 2.13, onnxruntime 1.32): the default dynamo exporter gives graphs the ORT optimizer cannot
+fuse, so the legacy TorchScript exporter (dynamo=False) is used on the model with eager attention; the fused graph
+then holds Attention / SkipLayerNormalization / EmbedLayerNormalization nodes. Quantising that graph needs
+DefaultTensorType=FLOAT for tensors whose type ORT cannot infer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+
+
+@dataclass
+class ExportReport:
+    path: str
+    fused: dict[str, int] = field(default_factory=dict)
+    int8: bool = False
+    bytes: int = 0
+    max_abs_diff: float | None = None  # ONNX fp32 vs PyTorch logits on sample windows
+    seconds: float = 0.0
+
+
+class _QAOutputs:
+    """Wraps a *ForQuestionAnswering so the traced graph has plain tensor inputs and two outputs."""
+
+    @staticmethod
+    def build(model, with_token_types: bool):
+        import torch
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = model
+
+            def forward(self, input_ids, attention_mask, token_type_ids=None):
+                kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+                if with_token_types:
+                    kwargs["token_type_ids"] = token_type_ids
+                out = self.model(**kwargs)
+                return out.start_logits, out.end_logits
+
+        return Wrapper().eval()
+
+
+def export_onnx(model, path: Path, with_token_types: bool) -> None:
+    import torch
+
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")  # sdpa traces into ops the ORT fusion does not recognise
+    wrapper = _QAOutputs.build(model, with_token_types)
+    ids = torch.ones((2, 16), dtype=torch.long)
+    args = (ids, torch.ones_like(ids)) + ((torch.zeros_like(ids),) if with_token_types else ())
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_token_types else [])
+    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "start_logits", "end_logits"]}
+    with torch.inference_mode():
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            input_names=names,
+            output_names=["start_logits", "end_logits"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=True,
+        )
+
+
+def optimize(src: Path, dst: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
+    from onnxruntime.transformers import optimizer
+
+    opt = optimizer.optimize_model(
+        str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1, use_gpu=False
+    )
+    opt.save_model_to_file(str(dst))
+    stats = opt.get_fused_operator_statistics()
+    return {k: int(v) for k, v in stats.items() if v}
+
+
+def quantize(src: Path, dst: Path, per_channel: bool, keep_fp32: list[str]) -> None:
+    """Dynamic int8 weights for MatMul/Attention; `keep_fp32` names nodes left in fp32 (substring match)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(src), load_external_data=False).graph
+    exclude = [n.name for n in graph.node if any(k in n.name for k in keep_fp32)] if keep_fp32 else []
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        weight_type=QuantType.QInt8,
+        per_channel=per_channel,
+        op_types_to_quantize=["MatMul", "Attention"],
+        nodes_to_exclude=exclude,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    log.info("int8: %d nodes kept in fp32 (%s)", len(exclude), ", ".join(exclude[:4]))
+
+
+def parity(model, onnx_path: Path, tokenizer, with_token_types: bool, windows) -> float:
+    """Largest |ONNX - PyTorch| over start/end logits of the given windows (real positions only)."""
+    import torch
+
+    from korqa.batching import make_batches
+    from korqa.runtime import OnnxRuntime
+
+    ort = OnnxRuntime(str(onnx_path), threads=1)
+    worst = 0.0
+    for batch in make_batches(windows, 4096, tokenizer.pad_id):
+        inputs = {
+            "input_ids": torch.from_numpy(batch.input_ids),
+            "attention_mask": torch.from_numpy(batch.attention_mask),
+        }
+        if with_token_types:
+            inputs["token_type_ids"] = torch.from_numpy(batch.token_type_ids)
+        with torch.inference_mode():
+            out = model(**inputs)
+        start, end = ort.forward(batch)
+        mask = batch.attention_mask.astype(bool)
+        worst = max(
+            worst,
+            float(np.abs(start - out.start_logits.numpy())[mask].max()),
+            float(np.abs(end - out.end_logits.numpy())[mask].max()),
+        )
+    return worst
+
+
+def export(
+    loaded,
+    out: str | Path,
+    int8: bool = False,
+    per_channel: bool = False,
+    keep_fp32: list[str] | None = None,
+    sample_windows=None,
+) -> ExportReport:
+    """Export a LoadedModel with a PyTorch runtime into `out`."""
+    from korqa.models import SETTINGS_FILE, write_settings
+
+    started = time.perf_counter()
+    model = loaded.runtime.model
+    config = model.config
+    with_token_types = loaded.runtime.uses_token_type_ids
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fused.onnx"
+        export_onnx(model, raw, with_token_types)
+        stats = optimize(raw, fused, config.num_attention_heads, config.hidden_size)
+        log.info("ORT fusion: %s", stats)
+        diff = parity(model, fused, loaded.tokenizer, with_token_types, sample_windows) if sample_windows else None
+        if int8:
+            quantize(fused, out / "model.onnx", per_channel, keep_fp32 or [])
+        else:
+            shutil.copy(fused, out / "model.onnx")
+    loaded.tokenizer.save(out)
+    extra = {
+        "name": loaded.name + ("-int8" if int8 else "-onnx"),
+        "max_positions": loaded.max_positions,
+        "exported_from": loaded.path,
+        "quantization": {"int8": int8, "per_channel": per_channel, "keep_fp32": keep_fp32 or []} if int8 else None,
+    }
+    if loaded.boundaries is not None:
+        extra["boundaries"] = loaded.boundaries.to_json()
+    write_settings(out, loaded.config, **extra)
+    notice = Path(loaded.path) / "NOTICE" if Path(loaded.path).is_dir() else None
+    if notice is not None and notice.exists():
+        shutil.copy(notice, out / "NOTICE")
+    report = ExportReport(
+        path=str(out / "model.onnx"),
+        fused=stats,
+        int8=int8,
+        bytes=(out / "model.onnx").stat().st_size,
+        max_abs_diff=diff,
+        seconds=time.perf_counter() - started,
+    )
+    (out / "export.json").write_text(json.dumps(report.__dict__, indent=2) + "\n")
+    assert (out / SETTINGS_FILE).exists()
+    return report
+
+
+def sample(loaded, n: int = 8):
+    """A few windows of varied length (from the model's own vocabulary) for the parity check."""
+    from korqa.windows import encode_passage, encode_question, make_windows
+
+    rng = np.random.default_rng(0)
+    tok = loaded.tokenizer
+    vocab = [t for t, _ in sorted(tok.backend.get_vocab().items(), key=lambda kv: kv[1])][5:400]
+    windows = []
+    for i in range(n):
+        words = rng.choice(vocab, size=8 + 15 * i)
+        text = " ".join(w.replace("##", "").replace("▁", "") for w in words)
+        q = encode_question(tok, text[:20], loaded.config.max_query_length)
+        windows += make_windows(tok.layout, q, encode_passage(tok, text), loaded.config.max_seq_length, 64)[:1]
+    return windows
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from korqa.cli import config_from
+    from korqa.errors import ConfigError
+    from korqa.models import load_model
+
+    loaded = load_model(
+        args.model,
+        pretrained=args.pretrained,
+        checkpoint=args.checkpoint,
+        trust_checkpoint=args.trust_checkpoint,
+        config=config_from(args),
+    )
+    if loaded.runtime.name != "torch":
+        raise ConfigError(f"{loaded.name} is already an ONNX model; export a PyTorch model")
+    report = export(
+        loaded,
+        args.out,
+        int8=args.int8,
+        per_channel=args.per_channel,
+        keep_fp32=args.keep_fp32,
+        sample_windows=sample(loaded),
+    )
+    print(json.dumps(report.__dict__, ensure_ascii=False))
+    return 0
+
+
+def register(sub) -> None:
+    from korqa.cli import add_model_options
+
+    p = sub.add_parser("export", help="export a model to ONNX (optionally int8) for torch-free serving")
+    p.add_argument("--out", required=True, help="output directory (model.onnx, tokenizer.json, korqa.json)")
+    p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation of the weights")
+    p.add_argument("--per-channel", action="store_true", help="int8 scales per output channel")
+    p.add_argument(
+        "--keep-fp32",
+        nargs="*",
+        default=None,
+        help="node-name substrings left in fp32 when quantising (e.g. qa_outputs for the QA head)",
+    )
+    add_model_options(p)
+    p.set_defaults(func=cmd_export)
