@@ -137,41 +137,49 @@ class QAEngine:
         top_k: int | None = None,
         max_answer_length: int | None = None,
     ) -> list[QAResult]:
-        cfg = self.config
-        top_k = top_k or cfg.top_k
-        max_answer_length = max_answer_length or cfg.max_answer_length
-        if top_k < 1 or max_answer_length < 1:
-            raise InputError("top_k and max_answer_length must be at least 1")
-
         t0 = time.perf_counter()
         per_question = [self.windows_for(q) for q in questions]
         flat = [w for ws in per_question for w in ws]
         t1 = time.perf_counter()
         starts, ends = self.logits(flat)
         t2 = time.perf_counter()
-
         results = []
         offset = 0
         for q, ws in zip(questions, per_question, strict=True):
             n = len(ws)
-            decoded = decode(
-                ws,
-                starts[offset : offset + n],
-                ends[offset : offset + n],
-                q.contexts,
-                max_answer_length=max_answer_length,
-                top_k=top_k,
-                no_answer_threshold=cfg.no_answer_threshold,
-                boundaries=self.model.boundaries if cfg.use_boundary_rules else None,
+            results.append(
+                self.decode(q, ws, starts[offset : offset + n], ends[offset : offset + n], top_k, max_answer_length)
             )
             offset += n
-            results.append(QAResult(decoded.answers, decoded.no_answer_score, n))
         t3 = time.perf_counter()
-        timings = {
-            "tokenize_ms": (t1 - t0) * 1e3,
-            "forward_ms": (t2 - t1) * 1e3,
-            "decode_ms": (t3 - t2) * 1e3,
-        }
+        timings = {"tokenize_ms": (t1 - t0) * 1e3, "forward_ms": (t2 - t1) * 1e3, "decode_ms": (t3 - t2) * 1e3}
         for r in results:
             r.timings = dict(timings)
         return results
+
+    def decode(
+        self,
+        q: Question,
+        windows: Sequence[Window],
+        starts: Sequence[np.ndarray],
+        ends: Sequence[np.ndarray],
+        top_k: int | None = None,
+        max_answer_length: int | None = None,
+    ) -> QAResult:
+        """Answers of one question from its windows' logits."""
+        cfg = self.config
+        top_k = top_k or cfg.top_k
+        max_answer_length = max_answer_length or cfg.max_answer_length
+        if top_k < 1 or max_answer_length < 1:
+            raise InputError("top_k and max_answer_length must be at least 1")
+        decoded = decode(
+            windows,
+            starts,
+            ends,
+            q.contexts,
+            max_answer_length=max_answer_length,
+            top_k=top_k,
+            no_answer_threshold=cfg.no_answer_threshold,
+            boundaries=self.model.boundaries if cfg.use_boundary_rules else None,
+        )
+        return QAResult(decoded.answers, decoded.no_answer_score, len(windows))

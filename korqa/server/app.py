@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from korqa.batcher import Batcher, QueueFull
 from korqa.engine import QAEngine, QAResult, Question, as_question
 from korqa.errors import InputError, KorqaError, LimitError
+from korqa.metrics import serving_registry
 from korqa.server.schemas import (
     AnswerOut,
     AnswerRequest,
@@ -71,19 +72,49 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
+class CountRequests:
+    """korqa_requests_total{route, status}; the route is the matched path template, so 404s do not add labels."""
+
+    def __init__(self, app, metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = {"code": 500}
+
+        async def record(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = getattr(scope.get("route"), "path", "other")
+            self.metrics.inc("korqa_requests_total", route=route, status=str(status["code"]))
+
+
 def _answers_out(result: QAResult) -> list[AnswerOut]:
     return [AnswerOut(**asdict(a)) for a in result.answers]
 
 
 def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
     limits = limits or Limits()
-    # One model worker: two cores run one forward pass fastest; concurrent requests wait their turn here.
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="korqa-model")
+    metrics = serving_registry()
+    batcher = Batcher(
+        engine,
+        max_batch_tokens=engine.config.max_batch_tokens,
+        max_wait_ms=limits.max_wait_ms,
+        max_queue=limits.max_queue,
+        metrics=metrics,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        worker.shutdown(wait=False, cancel_futures=True)
+        batcher.close()
 
     app = FastAPI(
         title="korqa",
@@ -91,7 +122,7 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    state = {"waiting": 0}
+    app.state.batcher = batcher
     model_name = engine.model.name
 
     def check(q: QuestionIn | SeedRequest, passages: list[str]) -> None:
@@ -113,15 +144,17 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
         if top_k is not None and top_k > limits.max_top_k:
             raise LimitError(f"top_k {top_k} is over max_top_k ({limits.max_top_k})", "max_top_k")
 
-    async def run(questions: list[Question], top_k=None, max_answer_length=None) -> list[QAResult]:
-        if state["waiting"] >= limits.max_queue:
-            raise _Busy
-        state["waiting"] += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(worker, engine.answer_many, questions, top_k, max_answer_length)
-        finally:
-            state["waiting"] -= 1
+    async def run(request: Request, questions: list[Question], top_k=None, max_answer_length=None) -> list[QAResult]:
+        """Queue the questions for the model; give up (and free the queue) if the client goes away."""
+        future = await asyncio.to_thread(batcher.submit, questions, top_k, max_answer_length)
+        waiting = asyncio.wrap_future(future)
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=0.05)
+            if done:
+                return waiting.result()
+            if await request.is_disconnected():
+                batcher.cancel(future)
+                raise _ClientGone
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError):
@@ -156,9 +189,13 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
     async def on_korqa_error(request: Request, exc: KorqaError):
         return error(422, "invalid_input", str(exc))
 
-    @app.exception_handler(_Busy)
-    async def on_busy(request: Request, exc: _Busy):
-        return error(503, "busy", f"{limits.max_queue} requests are waiting; try again shortly", {"Retry-After": "1"})
+    @app.exception_handler(QueueFull)
+    async def on_busy(request: Request, exc: QueueFull):
+        return error(503, "busy", f"{exc}; try again shortly", {"Retry-After": "1"})
+
+    @app.exception_handler(_ClientGone)
+    async def on_gone(request: Request, exc: _ClientGone):
+        return error(499, "client_closed", "the client closed the connection before the answer was ready")
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -175,17 +212,21 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
         # The model is loaded before the server listens, so a server that answers is ready.
         return {"ready": True, "model": model_name}
 
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus():
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
     @app.get("/v1/model")
     async def model_info():
         return {**engine.model.describe(), "limits": asdict(limits), "load_seconds": engine.model.load_seconds}
 
     @app.post("/api", response_model=SeedResponse)
-    async def seed_api(body: SeedRequest):
+    async def seed_api(body: SeedRequest, request: Request):
         """The nlpbook service's contract: empty question or context -> empty answer."""
         check(body, [body.context])
         if not body.question.strip() or not body.context.strip():
             return SeedResponse(question=body.question, context=body.context, answer="")
-        (result,) = await run([as_question(body.question, body.context)])
+        (result,) = await run(request, [as_question(body.question, body.context)])
         best = result.answers[0] if result.answers else None
         return SeedResponse(
             question=body.question,
@@ -197,10 +238,10 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
         )
 
     @app.post("/v1/answer", response_model=AnswerResponse)
-    async def answer(body: AnswerRequest):
+    async def answer(body: AnswerRequest, request: Request):
         check(body, body.passages)
         check_options(body.top_k)
-        (result,) = await run([as_question(body.question, body.passages)], body.top_k, body.max_answer_length)
+        (result,) = await run(request, [as_question(body.question, body.passages)], body.top_k, body.max_answer_length)
         return AnswerResponse(
             answers=_answers_out(result),
             no_answer_score=result.no_answer_score,
@@ -209,7 +250,7 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
         )
 
     @app.post("/v1/answer/batch", response_model=BatchResponse)
-    async def answer_batch(body: BatchRequest):
+    async def answer_batch(body: BatchRequest, request: Request):
         if len(body.items) > limits.max_batch_items:
             raise LimitError(
                 f"{len(body.items)} items, over max_batch_items ({limits.max_batch_items})", "max_batch_items"
@@ -224,7 +265,7 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
                 questions.append(as_question(item.question, item.passages))
             except InputError as exc:
                 raise InputError(f"items.{i}: {exc}") from exc
-        results = await run(questions, body.top_k, body.max_answer_length)
+        results = await run(request, questions, body.top_k, body.max_answer_length)
         return BatchResponse(
             results=[BatchResult(answers=_answers_out(r), no_answer_score=r.no_answer_score) for r in results],
             model=model_name,
@@ -232,8 +273,9 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
         )
 
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(CountRequests, metrics=metrics)
     return app
 
 
-class _Busy(Exception):
+class _ClientGone(Exception):
     pass

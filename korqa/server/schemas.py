@@ -16,6 +16,7 @@ class Limits:
     max_batch_items: int = 32  # questions per /v1/answer/batch call
     max_top_k: int = 20
     max_queue: int = 64  # requests waiting for the model before new ones get 503
+    max_wait_ms: float = 2.0  # how long the model thread waits for more requests to fill a batch
 
 
 class SeedRequest(BaseModel):

@@ -126,3 +126,11 @@ def test_docs_and_page_are_served(client):
 
 def test_the_server_still_answers_after_all_of_that(client):
     assert client.post("/api", json={"question": QUESTION, "context": CONTEXT}).json()["answer"] == "甲 마바 丙"
+
+
+def test_metrics_are_prometheus_text(client):
+    client.post("/api", json={"question": QUESTION, "context": CONTEXT})
+    text = client.get("/metrics").text
+    assert 'korqa_requests_total{route="/api",status="200"}' in text
+    assert "korqa_batch_size_bucket" in text and "korqa_stage_seconds_sum" in text
+    assert "# TYPE korqa_queue_size gauge" in text

@@ -1,0 +1,137 @@
+"""Dynamic batching across concurrent requests, with a runtime that records what it is asked to compute."""
+
+import random
+import threading
+from concurrent.futures import CancelledError
+from dataclasses import replace
+
+import pytest
+
+from korqa.batcher import Batcher, QueueFull
+from korqa.engine import QAEngine, Question
+from korqa.metrics import serving_registry
+from korqa.models import tiny
+
+
+class RecordingRuntime:
+    """The real runtime, plus a log of batch shapes and an optional gate that holds the first batch."""
+
+    def __init__(self, inner, gate: threading.Event | None = None, fail: bool = False):
+        self.inner, self.gate, self.fail = inner, gate, fail
+        self.name, self.uses_token_type_ids = inner.name, inner.uses_token_type_ids
+        self.shapes, self.inputs = [], []
+        self.started = threading.Event()
+
+    def forward(self, batch):
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        self.shapes.append(batch.input_ids.shape)
+        self.inputs.append(batch.input_ids)
+        if self.fail:
+            raise RuntimeError("boom")
+        return self.inner.forward(batch)
+
+
+def questions(n, seed=0, before=(0, 120)):
+    rng = random.Random(seed)
+    exs = [tiny.make_example(rng, rng.randint(*before), rng.randint(0, 20), True) for _ in range(n)]
+    return exs, [Question(ex.question, (ex.context,)) for ex in exs]
+
+
+def engine_with(tiny_model, runtime):
+    return QAEngine(replace(tiny_model, runtime=runtime))
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_answers(tiny_model):
+    gate = threading.Event()
+    runtime = RecordingRuntime(tiny_model.runtime, gate)
+    batcher = Batcher(engine_with(tiny_model, runtime), max_batch_tokens=4096, max_wait_ms=1)
+    exs, qs = questions(12)
+    futures = [batcher.submit([q]) for q in qs]  # the first batch is held until all are queued
+    gate.set()
+    for ex, fut in zip(exs, futures, strict=True):
+        (result,) = fut.result(timeout=30)
+        assert result.answers[0].text == ex.answer_text
+        assert set(result.timings) == {"tokenize_ms", "queue_ms", "forward_ms", "decode_ms"}
+    assert max(rows for rows, _ in runtime.shapes) > 1
+    batcher.close()
+
+
+def test_batches_respect_the_token_budget(tiny_model):
+    runtime = RecordingRuntime(tiny_model.runtime)
+    batcher = Batcher(engine_with(tiny_model, runtime), max_batch_tokens=300, max_wait_ms=5)
+    _, qs = questions(10, seed=1)
+    for fut in [batcher.submit([q]) for q in qs]:
+        fut.result(timeout=30)
+    assert all(rows * length <= 300 or rows == 1 for rows, length in runtime.shapes)
+    batcher.close()
+
+
+def test_results_match_the_engine_run_directly(tiny_model, engine):
+    batcher = Batcher(engine, max_batch_tokens=2048)
+    _, qs = questions(6, seed=2)
+    direct = engine.answer_many(qs, top_k=3)
+    queued = batcher.submit(qs, top_k=3).result(timeout=30)
+    for a, b in zip(direct, queued, strict=True):
+        assert [(x.start, x.end) for x in a.answers] == [(x.start, x.end) for x in b.answers]
+        assert [x.score for x in a.answers] == pytest.approx([x.score for x in b.answers], abs=1e-5)
+    batcher.close()
+
+
+def test_a_request_whose_client_left_is_dropped_before_compute(tiny_model):
+    gate = threading.Event()
+    runtime = RecordingRuntime(tiny_model.runtime, gate)
+    metrics = serving_registry()
+    batcher = Batcher(engine_with(tiny_model, runtime), max_batch_tokens=64, max_wait_ms=0, metrics=metrics)
+    _, (first, second) = questions(2, seed=3, before=(5, 10))
+    kept = batcher.submit([first])
+    assert runtime.started.wait(10)  # the model thread is busy with `first`
+    dropped = batcher.submit([second])
+    batcher.cancel(dropped)
+    gate.set()
+    kept.result(timeout=30)
+    with pytest.raises(CancelledError):
+        dropped.result(timeout=30)
+    second_ids = set(QAEngine(tiny_model).windows_for(second)[0].input_ids.tolist())
+    assert len(runtime.shapes) == 1 or all(set(x.ravel().tolist()) != second_ids for x in runtime.inputs[1:])
+    assert "korqa_dropped_total 1" in metrics.render()
+    batcher.close()
+
+
+def test_a_full_queue_refuses_new_requests(tiny_model):
+    gate = threading.Event()
+    runtime = RecordingRuntime(tiny_model.runtime, gate)
+    batcher = Batcher(engine_with(tiny_model, runtime), max_queue=2, max_wait_ms=0)
+    _, qs = questions(3, seed=4)
+    batcher.submit([qs[0]])
+    assert runtime.started.wait(10)
+    batcher.submit([qs[1]])
+    with pytest.raises(QueueFull, match="max_queue 2"):
+        batcher.submit([qs[2]])
+    gate.set()
+    batcher.close()
+
+
+def test_a_failing_batch_fails_its_requests_and_the_batcher_keeps_serving(tiny_model):
+    runtime = RecordingRuntime(tiny_model.runtime, fail=True)
+    batcher = Batcher(engine_with(tiny_model, runtime))
+    exs, qs = questions(2, seed=5)
+    with pytest.raises(RuntimeError, match="boom"):
+        batcher.submit([qs[0]]).result(timeout=30)
+    runtime.fail = False
+    (result,) = batcher.submit([qs[1]]).result(timeout=30)
+    assert result.answers[0].text == exs[1].answer_text
+    batcher.close()
+
+
+def test_metrics_record_batches_and_stages(tiny_model, engine):
+    metrics = serving_registry()
+    batcher = Batcher(engine, metrics=metrics)
+    _, qs = questions(3, seed=6)
+    batcher.submit(qs).result(timeout=30)
+    text = metrics.render()
+    assert "korqa_batch_size_count 1" in text
+    assert 'korqa_stage_seconds_count{stage="forward"} 1' in text
+    assert "korqa_queue_size 0" in text
+    batcher.close()
