@@ -131,21 +131,12 @@ def run_seed(model_dir: str, items, max_seq_length: int, max_query_length: int) 
     from korqa.seed import SeedInference
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(Path(model_dir) / "tokenizer.json"),
-        cls_token="<s>",
-        sep_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-    )
-    if tokenizer.cls_token_id is None or tokenizer.convert_tokens_to_ids("<s>") is None:
-        tokenizer = PreTrainedTokenizerFast(
-            tokenizer_file=str(Path(model_dir) / "tokenizer.json"),
-            cls_token="[CLS]",
-            sep_token="[SEP]",
-            pad_token="[PAD]",
-            unk_token="[UNK]",
-        )
+    from tokenizers import Tokenizer
+
+    path = str(Path(model_dir) / "tokenizer.json")
+    xlmr = Tokenizer.from_file(path).token_to_id("<s>") is not None
+    cls, sep, pad, unk = ("<s>", "</s>", "<pad>", "<unk>") if xlmr else ("[CLS]", "[SEP]", "[PAD]", "[UNK]")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=path, cls_token=cls, sep_token=sep, pad_token=pad, unk_token=unk)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir).eval()
     seed = SeedInference(tokenizer, model, max_seq_length=max_seq_length, max_query_length=max_query_length)
     return {"system": "seed", **timed(items, lambda item: seed(item.question, item.context)["answer"])}

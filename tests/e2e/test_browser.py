@@ -20,18 +20,28 @@ ARGS = [
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        external = []
-        page.on("request", lambda r: None if r.url.startswith(server.url) else external.append(r.url))
-        page.goto(server.url + "/")
-        yield page
-        assert external == [], f"the page tried to reach {external}"
+        yield browser
         browser.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page()
+    external = []
+    page.on("request", lambda r: None if r.url.startswith(url) else external.append(r.url))
+    page.goto(url + "/")
+    return page, external
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page, external = open_page(browser, server.url)
+    yield page
+    assert external == [], f"the page tried to reach {external}"
 
 
 def ask(page, question, context):
@@ -68,3 +78,20 @@ def test_empty_input_asks_for_both_fields(page):
     page.fill("#context", "")
     page.click("#submit")
     assert "질문과 지문" in page.inner_text("#status")
+
+
+def test_the_default_model_answers_the_example_question(browser):
+    """A new user's first click: the embedded Korean model answers the page's example."""
+    from tests.e2e.test_default_model import Server
+
+    srv = Server([])
+    try:
+        page, external = open_page(browser, srv.url)
+        page.click("#example")
+        page.click("#submit")
+        page.wait_for_function("document.querySelector('#status').textContent.endsWith('ms')")
+        assert page.inner_text("#answer") == "1446년"
+        assert page.inner_text("#passage mark") == "1446년"
+        assert external == []
+    finally:
+        srv.stop()

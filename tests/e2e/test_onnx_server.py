@@ -1,6 +1,7 @@
 """A real server on an int8 ONNX export, and a full queue answering 503 with Retry-After."""
 
 import concurrent.futures as cf
+import time
 
 import httpx
 import pytest
@@ -41,3 +42,19 @@ def test_a_full_queue_answers_503_with_retry_after_and_recovers(onnx_server):
     busy = next(r for r in responses if r.status_code == 503)
     assert busy.headers["retry-after"] == "1" and busy.json()["error"] == "busy"
     assert httpx.post(onnx_server.url + "/api", json={"question": "甲?", "context": "가 甲 나 丙"}).status_code == 200
+
+
+def test_a_request_whose_client_hung_up_is_dropped(tiny_model_dir):
+    # The batcher waits up to 3 s to fill a batch, so the request is still queued when its client gives up.
+    srv = Server(["--model", str(tiny_model_dir), "--max-wait-ms", "3000", "--max-batch-tokens", "1000000"])
+    try:
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(srv.url + "/v1/answer", json={"question": "甲?", "context": "가 甲 나 丙"}, timeout=0.3)
+        deadline = time.monotonic() + 10
+        while "korqa_dropped_total 1" not in (text := httpx.get(srv.url + "/metrics").text):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.05)
+        assert "korqa_windows_total" not in text.split("# TYPE korqa_windows_total counter")[1]
+        assert httpx.post(srv.url + "/api", json={"question": "甲?", "context": "가 甲 나 丙"}, timeout=30).json()["answer"]
+    finally:
+        srv.stop()

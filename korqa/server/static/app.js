@@ -66,6 +66,18 @@ async function ask(event) {
   }
 }
 
+const EXAMPLE = {
+  question: "훈민정음을 반포한 해는 언제인가?",
+  context:
+    "훈민정음은 조선의 제4대 왕 세종이 만든 문자이다. 세종은 1443년에 훈민정음을 창제하였고, " +
+    "3년 뒤인 1446년에 이를 반포하였다. 오늘날 한국에서는 이 문자를 한글이라고 부르며, " +
+    "반포를 기념하는 한글날은 10월 9일이다.",
+};
+
 $("ask").addEventListener("submit", ask);
+$("example").addEventListener("click", () => {
+  $("question").value = EXAMPLE.question;
+  $("context").value = EXAMPLE.context;
+});
 fetch("/v1/model").then((r) => r.json()).then((m) => { $("model").textContent = `모델 (model): ${m.name}`; })
   .catch(() => {});

@@ -1,0 +1,51 @@
+"""The embedded default model, served with no arguments, answers real Korean questions.
+
+The passages were written for this test (they are not KorQuAD data); the model never saw them.
+"""
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server
+
+pytestmark = pytest.mark.e2e
+
+HANGUL = (
+    "훈민정음은 조선의 제4대 왕 세종이 만든 문자이다. 세종은 1443년에 훈민정음을 창제하였고, "
+    "3년 뒤인 1446년에 이를 반포하였다. 오늘날 한국에서는 이 문자를 한글이라고 부르며, "
+    "반포를 기념하는 한글날은 10월 9일이다."
+)
+BUSAN = (
+    "부산은 대한민국 남동부에 있는 항구 도시로, 인구는 약 330만 명이다. 부산국제영화제는 1996년에 "
+    "처음 열렸으며 매년 가을 해운대 일대에서 개최된다. 부산항은 국내 최대의 컨테이너 항만이다."
+)
+YI = (
+    "이순신은 조선 중기의 무신으로, 임진왜란 때 수군을 이끌었다. 그는 1592년 한산도 대첩에서 "
+    "학익진 전법으로 일본 수군을 크게 물리쳤다. 1598년 노량 해전에서 전사하였다."
+)
+CASES = [
+    ("훈민정음을 반포한 해는 언제인가?", HANGUL, "1446년"),
+    ("훈민정음을 만든 왕은 누구인가?", HANGUL, "세종"),
+    ("부산국제영화제가 처음 열린 해는?", BUSAN, "1996년"),
+    ("이순신이 전사한 해전은?", YI, "노량 해전"),
+]
+
+
+@pytest.fixture(scope="module")
+def default_server():
+    srv = Server([])  # no --model: the embedded default
+    yield srv
+    srv.stop()
+
+
+def test_serves_the_embedded_onnx_model(default_server):
+    info = httpx.get(default_server.url + "/v1/model").json()
+    assert (info["source"], info["runtime"]) == ("default", "onnxruntime")
+    assert info["boundary_rules"] > 0
+
+
+@pytest.mark.parametrize("question,context,expected", CASES)
+def test_answers_real_korean_questions(default_server, question, context, expected):
+    body = httpx.post(default_server.url + "/api", json={"question": question, "context": context}, timeout=30).json()
+    assert body["answer"] == expected
+    assert context[body["start"] : body["end"]] == expected
