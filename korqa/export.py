@@ -168,7 +168,7 @@ def export(
             shutil.copy(fused, out / "model.onnx")
     loaded.tokenizer.save(out)
     extra = {
-        "name": loaded.name + ("-int8" if int8 else "-onnx"),
+        "name": loaded.name + ("-int8" if int8 else "-onnx-fp32"),
         "max_positions": loaded.max_positions,
         "exported_from": loaded.path,
         "quantization": {"int8": int8, "per_channel": per_channel, "keep_fp32": keep_fp32 or []} if int8 else None,

@@ -57,20 +57,20 @@ class LoadedModel:
         }
 
 
-def read_settings(model_dir: Path) -> dict[str, Any]:
+def read_saved(model_dir: Path) -> dict[str, Any]:
+    """Everything in the model's korqa.json (settings, name, boundary rules, export details)."""
     path = model_dir / SETTINGS_FILE
-    if not path.exists():
-        return {}
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def read_settings(model_dir: Path) -> dict[str, Any]:
+    """The QAConfig fields saved with the model."""
     known = {f.name for f in fields(QAConfig)}
-    settings = json.loads(path.read_text(encoding="utf-8"))
-    return {k: v for k, v in settings.items() if k in known}
+    return {k: v for k, v in read_saved(model_dir).items() if k in known}
 
 
 def read_boundaries(model_dir: Path) -> BoundaryRules | None:
-    path = model_dir / SETTINGS_FILE
-    if not path.exists():
-        return None
-    return BoundaryRules.from_json(json.loads(path.read_text(encoding="utf-8")).get("boundaries"))
+    return BoundaryRules.from_json(read_saved(model_dir).get("boundaries"))
 
 
 def write_settings(model_dir: str | Path, config: QAConfig, **extra: Any) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from korqa.config import QAConfig
 from korqa.errors import ModelLoadError
-from korqa.models import LoadedModel, read_settings
+from korqa.models import LoadedModel, read_saved, read_settings
 from korqa.runtime import TorchRuntime
 from korqa.tokenizer import QATokenizer, load_tokenizer
 
@@ -70,7 +70,7 @@ def load(
         tokenizer=tokenizer,
         runtime=TorchRuntime(model, threads=threads),
         config=config,
-        name=name or model_dir.name,
+        name=name or read_saved(model_dir).get("name") or model_dir.name,
         source=source,
         path=str(model_dir),
         max_positions=position_limit(hf_config),

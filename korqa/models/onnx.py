@@ -3,19 +3,17 @@ tokenizers and numpy only -- no torch, no transformers."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from korqa.config import QAConfig
 from korqa.errors import ModelLoadError
-from korqa.models import SETTINGS_FILE, LoadedModel, read_settings
+from korqa.models import LoadedModel, read_saved, read_settings
 from korqa.runtime import OnnxRuntime
 from korqa.tokenizer import load_tokenizer
 
 
 def load(model_dir: Path, threads: int | None = None, name: str | None = None, source: str = "onnx") -> LoadedModel:
-    settings_path = model_dir / SETTINGS_FILE
-    extra = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else {}
+    extra = read_saved(model_dir)
     try:
         runtime = OnnxRuntime(str(model_dir / "model.onnx"), threads=threads)
     except Exception as exc:  # noqa: BLE001
