@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     lim.add_argument("--max-top-k", type=int)
     lim.add_argument("--max-queue", type=int, help="waiting requests before new ones get 503")
     lim.add_argument("--max-wait-ms", type=float, help="wait this long for more requests to fill a batch")
-    p.add_argument("--max-batch-tokens", type=int, help="tokens per forward batch, padding included (default 8192)")
+    p.add_argument("--max-batch-tokens", type=int, help="tokens per forward batch, padding included (default 768)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("ask", help="answer one question from the command line")

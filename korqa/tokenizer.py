@@ -59,7 +59,22 @@ class QATokenizer:
         return self.backend.encode(text, add_special_tokens=False).tokens
 
     def save(self, directory: str | Path) -> None:
-        self.backend.save(str(Path(directory) / "tokenizer.json"))
+        """tokenizer.json, plus a tokenizer_config.json so Hugging Face's AutoTokenizer loads this tokenizer as
+        is (without it, transformers 5 builds a WordPiece tokenizer for any `model_type: bert`)."""
+        directory = Path(directory)
+        self.backend.save(str(directory / "tokenizer.json"))
+        token = self.backend.id_to_token
+        layout = self.layout
+        config = {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "cls_token": token(layout.prefix[0]) if layout.prefix else None,
+            "sep_token": token(layout.suffix[-1]) if layout.suffix else None,
+            "pad_token": token(self.pad_id),
+            "unk_token": token(self.unk_id) if self.unk_id is not None else None,
+        }
+        (directory / "tokenizer_config.json").write_text(
+            json.dumps({k: v for k, v in config.items() if v is not None}, indent=2, ensure_ascii=False) + "\n"
+        )
 
 
 def _first_id(tokenizer: Tokenizer, names: tuple[str, ...]) -> int | None:

@@ -66,6 +66,11 @@ def test_tokenizer_pieces_on_korean_and_english(e5):
     assert pieces("Hello world") == ["▁Hello", "▁world"]
 
 
+def test_decode_restores_the_text(e5):
+    tok = conv.build_tokenizer(e5)
+    assert tok.decode(tok.encode("1990년에 개봉한 영화", add_special_tokens=False).ids) == "1990년에 개봉한 영화"
+
+
 def test_offsets_point_into_the_original_text(e5):
     tok = QATokenizer(conv.build_tokenizer(e5))
     text = "ＡＢＣ　대한민국\u200b의\t수도 ～ 서울"
