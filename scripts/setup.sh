@@ -12,7 +12,7 @@ python="${PYTHON:-python3}"
   echo "korqa needs Python 3.11 or newer (found $("$python" --version)); set PYTHON=..." >&2; exit 1; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
-"${pip[@]}" setuptools  # for the editable install of korqa below (Python 3.12+ venvs come without it)
+"${pip[@]}" setuptools wheel  # the editable install of korqa below builds with these, without isolation
 if [ "$what" != serve ]; then
   # torch first and on its own, so the CPU build is what satisfies every later requirement.
   "${pip[@]}" torch==2.13.0
