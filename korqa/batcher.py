@@ -55,13 +55,13 @@ class Batcher:
     def __init__(
         self,
         engine: QAEngine,
-        max_batch_tokens: int = 8192,
+        max_batch_tokens: int | None = None,  # default: the engine's config (QAConfig.max_batch_tokens)
         max_wait_ms: float = 2.0,
         max_queue: int = 64,
         metrics: Registry | None = None,
     ):
         self.engine = engine
-        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_tokens = max_batch_tokens or engine.config.max_batch_tokens
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
         self.metrics = metrics

@@ -35,26 +35,23 @@ class ExportReport:
     seconds: float = 0.0
 
 
-class _QAOutputs:
-    """Wraps a *ForQuestionAnswering so the traced graph has plain tensor inputs and two outputs."""
+def qa_outputs(model, with_token_types: bool):
+    """The *ForQuestionAnswering as a module with plain tensor inputs and two outputs, for tracing."""
+    import torch
 
-    @staticmethod
-    def build(model, with_token_types: bool):
-        import torch
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
 
-        class Wrapper(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.model = model
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if with_token_types:
+                kwargs["token_type_ids"] = token_type_ids
+            out = self.model(**kwargs)
+            return out.start_logits, out.end_logits
 
-            def forward(self, input_ids, attention_mask, token_type_ids=None):
-                kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-                if with_token_types:
-                    kwargs["token_type_ids"] = token_type_ids
-                out = self.model(**kwargs)
-                return out.start_logits, out.end_logits
-
-        return Wrapper().eval()
+    return Wrapper().eval()
 
 
 def export_onnx(model, path: Path, with_token_types: bool) -> None:
@@ -62,7 +59,7 @@ def export_onnx(model, path: Path, with_token_types: bool) -> None:
 
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")  # sdpa traces into ops the ORT fusion does not recognise
-    wrapper = _QAOutputs.build(model, with_token_types)
+    wrapper = qa_outputs(model, with_token_types)
     ids = torch.ones((2, 16), dtype=torch.long)
     args = (ids, torch.ones_like(ids)) + ((torch.zeros_like(ids),) if with_token_types else ())
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_token_types else [])

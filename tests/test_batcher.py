@@ -127,7 +127,7 @@ def test_a_failing_batch_fails_its_requests_and_the_batcher_keeps_serving(tiny_m
 
 def test_metrics_record_batches_and_stages(tiny_model, engine):
     metrics = serving_registry()
-    batcher = Batcher(engine, metrics=metrics)
+    batcher = Batcher(engine, max_batch_tokens=8192, metrics=metrics)  # room for all windows in one batch
     _, qs = questions(3, seed=6)
     batcher.submit(qs).result(timeout=30)
     text = metrics.render()

@@ -105,7 +105,6 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
     metrics = serving_registry()
     batcher = Batcher(
         engine,
-        max_batch_tokens=engine.config.max_batch_tokens,
         max_wait_ms=limits.max_wait_ms,
         max_queue=limits.max_queue,
         metrics=metrics,
