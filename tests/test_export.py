@@ -84,3 +84,56 @@ print(sorted(m for m in ("torch", "transformers") if m in sys.modules))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["甲 나 丙", "[]"]
+
+
+def test_skip_layer_norm_is_split_into_standard_ops(exported):
+    import onnx
+
+    out, report = exported
+    ops = [n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node]
+    assert "SkipLayerNormalization" not in ops
+    assert report.split_skip_layer_norm == report.fused["SkipLayerNormalization"]
+    assert ops.count("LayerNormalization") == report.split_skip_layer_norm
+
+
+def test_split_skip_layer_norm_computes_what_the_fused_node_did(tmp_path):
+    """A hand-made SkipLayerNormalization with bias and its optional sum output, before and after the rewrite."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from korqa.export import split_skip_layer_norm
+
+    rng = np.random.default_rng(0)
+    h = 8
+    weights = [
+        numpy_helper.from_array(rng.normal(size=h).astype(np.float32), name) for name in ("gamma", "beta", "bias")
+    ]
+    node = helper.make_node(
+        "SkipLayerNormalization",
+        ["x", "skip", "gamma", "beta", "bias"],
+        ["y", "", "", "sum"],
+        domain="com.microsoft",
+        epsilon=1e-5,
+        name="sln",
+    )
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3, h]) for n in ("y", "sum")]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 3, h]) for n in ("x", "skip")]
+    graph = helper.make_graph([node], "g", inputs, outputs, weights)
+    path = tmp_path / "m.onnx"
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    onnx.save(model, str(path))
+    feeds = {"x": rng.normal(size=(2, 3, h)).astype(np.float32), "skip": rng.normal(size=(2, 3, h)).astype(np.float32)}
+
+    def run():
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+    before = run()
+    assert split_skip_layer_norm(path) == 1
+    assert {n.op_type for n in onnx.load(str(path)).graph.node} == {"Add", "Identity", "LayerNormalization"}
+    after = run()
+    for b, a in zip(before, after, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
