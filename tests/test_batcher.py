@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from korqa.batcher import Batcher, QueueFull
+from korqa.batching import plan_batches
 from korqa.engine import QAEngine, Question
 from korqa.metrics import serving_registry
 from korqa.models import tiny
@@ -76,6 +77,29 @@ def test_results_match_the_engine_run_directly(tiny_model, engine):
     for a, b in zip(direct, queued, strict=True):
         assert [(x.start, x.end) for x in a.answers] == [(x.start, x.end) for x in b.answers]
         assert [x.score for x in a.answers] == pytest.approx([x.score for x in b.answers], abs=1e-5)
+    batcher.close()
+
+
+def test_waiting_requests_are_sorted_together_so_short_windows_are_not_padded_to_long_ones(tiny_model):
+    """Long and short passages arrive alternately while the model is busy; the next group is batched by length
+    (the offline engine's plan), not in arrival order, which would pair every long window with a short one."""
+    gate = threading.Event()
+    runtime = RecordingRuntime(tiny_model.runtime, gate)
+    engine = engine_with(tiny_model, runtime)
+    batcher = Batcher(engine, max_batch_tokens=400, max_wait_ms=0)
+    rng = random.Random(7)
+    exs = [tiny.make_example(rng, 150 if i % 2 else 0, 0, True) for i in range(9)]
+    qs = [Question(ex.question, (ex.context,)) for ex in exs]
+    futures = [batcher.submit([qs[0]])]
+    assert runtime.started.wait(10)  # the model thread holds the first request's batch
+    futures += [batcher.submit([q]) for q in qs[1:]]
+    gate.set()
+    for ex, fut in zip(exs, futures, strict=True):
+        assert fut.result(timeout=30)[0].answers[0].text == ex.answer_text
+    lengths = [len(w) for q in qs[1:] for w in engine.windows_for(q)]
+    planned = [(len(g), lengths[g[0]]) for g in plan_batches(lengths, 400)]
+    assert max(lengths) > 1.5 * min(lengths) and len(planned) > 1
+    assert runtime.shapes[1:] == planned
     batcher.close()
 
 
