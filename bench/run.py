@@ -3,9 +3,10 @@
     .venv/bin/python bench/run.py --data ../shared/data/korquad/korquad1_val_20art.json \
         --torch-model runs/run1/model --onnx-model runs/export/fp32 --int8-model korqa/default_model
 
-Systems (each answers every question one at a time: questions/s, p50/p95 latency, EM/F1 with the official metric):
+Systems (one question at a time unless "batched": questions/s, p50/p95 latency, EM/F1 with the official metric):
   seed        the nlpbook inference_fn: eager fp32 PyTorch, padded to max_seq_length, one window, argmax, decode
-  hf-pipeline transformers 5.2.0 QuestionAnsweringPipeline (its own venv, bench/.venv-hf, made on first run)
+  hf-pipeline transformers 5.2.0 QuestionAnsweringPipeline (its own venv, bench/.venv-hf, made on first run);
+              hf-pipeline-batched: the same with 16 questions per call and batch_size=16
   korqa-torch korqa engine, PyTorch runtime;  korqa-onnx: ONNX fp32;  korqa-int8: ONNX int8
 plus korqa-int8 offline with many questions per call (the engine's batched throughput), and an HTTP load run:
 concurrent clients against a real `korqa serve` (requests/s, p50/p99, errors). Ratios are against hf-pipeline;
@@ -120,8 +121,9 @@ def run_korqa(model_dir: str, items, label: str, hf_config: dict, peak: float, b
             return r.answers[0].text if r.answers else ""
 
         result = timed(items, answer)
-    gflops = encoder_flops(hf_config, counting.lengths) / result["seconds"] / 1e9
-    return {"system": label, **result, "gflops": gflops, "fraction_of_peak": gflops / peak}
+    flops = encoder_flops(hf_config, counting.lengths)
+    gflops = flops / result["seconds"] / 1e9
+    return {"system": label, **result, "flops": flops, "gflops": gflops, "fraction_of_peak": gflops / peak}
 
 
 def run_seed(model_dir: str, items, max_seq_length: int, max_query_length: int) -> dict:
@@ -147,23 +149,31 @@ import json, sys, time, os
 import numpy as np, torch
 from transformers import pipeline
 torch.set_num_threads(len(os.sched_getaffinity(0)))
-model_dir, data_path, limit, max_seq_len, doc_overlap = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+model_dir, data_path, limit, max_seq_len, doc_overlap, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 qa = pipeline("question-answering", model=model_dir, tokenizer=model_dir, device=-1)
 data = json.load(open(data_path))["data"]
 items = [(qa_["id"], qa_["question"], p["context"]) for a in data for p in a["paragraphs"] for qa_ in p["qas"]][:limit]
 qa(question=items[0][1], context=items[0][2])
+kw = dict(max_seq_len=max_seq_len, doc_stride=doc_overlap, max_answer_len=30)
 preds, lat = {}, []
 start = time.perf_counter()
-for qid, q, c in items:
-    t = time.perf_counter()
-    out = qa(question=q, context=c, max_seq_len=max_seq_len, doc_stride=doc_overlap, max_answer_len=30)
-    lat.append(time.perf_counter() - t)
-    preds[qid] = out["answer"]
+if batch > 1:  # the pipeline's own batching: lists in, batch_size windows per forward
+    for i in range(0, len(items), batch):
+        group = items[i : i + batch]
+        outs = qa(question=[q for _, q, _ in group], context=[c for _, _, c in group], batch_size=batch, **kw)
+        for (qid, _, _), out in zip(group, outs if isinstance(outs, list) else [outs]):
+            preds[qid] = out["answer"]
+else:
+    for qid, q, c in items:
+        t = time.perf_counter()
+        out = qa(question=q, context=c, **kw)
+        lat.append(time.perf_counter() - t)
+        preds[qid] = out["answer"]
 print(json.dumps({"seconds": time.perf_counter() - start, "latencies": lat, "predictions": preds}))
 """
 
 
-def run_hf_pipeline(model_dir: str, data: str, items, max_seq_length: int, doc_stride: int) -> dict:
+def run_hf_pipeline(model_dir: str, data: str, items, max_seq_length: int, doc_stride: int, batch: int = 1) -> dict:
     if not (HF_VENV / "bin" / "python").exists():
         print("creating bench/.venv-hf (torch 2.13.0 CPU + transformers 5.2.0)...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(HF_VENV)], check=True)
@@ -181,6 +191,7 @@ def run_hf_pipeline(model_dir: str, data: str, items, max_seq_length: int, doc_s
             str(len(items)),
             str(max_seq_length),
             str(overlap),
+            str(batch),
         ],
         capture_output=True,
         text=True,
@@ -188,10 +199,10 @@ def run_hf_pipeline(model_dir: str, data: str, items, max_seq_length: int, doc_s
     )
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return {
-        "system": "hf-pipeline",
+        "system": "hf-pipeline" if batch == 1 else "hf-pipeline-batched",
         "questions_per_s": len(items) / r["seconds"],
         "seconds": r["seconds"],
-        **percentiles(r["latencies"]),
+        **(percentiles(r["latencies"]) if r["latencies"] else {}),
         **score(items, r["predictions"]),
     }
 
@@ -314,6 +325,12 @@ def main() -> int:
                 args.torch_model, args.data, items, settings["max_seq_length"], settings["doc_stride"]
             ),
         ),
+        (
+            "hf-pipeline-batched",
+            lambda: run_hf_pipeline(
+                args.torch_model, args.data, items, settings["max_seq_length"], settings["doc_stride"], batch=16
+            ),
+        ),
         ("korqa-torch", lambda: run_korqa(args.torch_model, items, "korqa-torch", hf_config, peak)),
         (
             "korqa-onnx",
@@ -356,6 +373,9 @@ def main() -> int:
         r["p99_over_p50"] = r["p99_ms"] / r["p50_ms"]
         if offline and serve_model == args.int8_model:
             r["fraction_of_offline"] = r["requests_per_s"] / offline["questions_per_s"]
+            # the server computes the same windows as the offline run (padding may differ a little)
+            r["gflops"] = offline["flops"] / r["seconds"] / 1e9
+            r["fraction_of_peak"] = r["gflops"] / peak
     results = {"count": len(items), "cores": threads, "gemm_peak_gflops": peak, "systems": systems, "http": load}
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
@@ -375,7 +395,8 @@ def main() -> int:
         print(
             f"HTTP {r['clients']:>2} clients: {r['requests_per_s']:.2f} req/s"
             f" ({r.get('fraction_of_offline', float('nan')):.0%} of offline batched),"
-            f" p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms (p99/p50 {r['p99_over_p50']:.2f}), {r['errors']} errors"
+            f" p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms (p99/p50 {r['p99_over_p50']:.2f}), {r['errors']} errors,"
+            f" ~{r.get('gflops', float('nan')):.0f} GFLOP/s ({r.get('fraction_of_peak', float('nan')):.0%} of peak)"
         )
     print(f"\nresults: bench/results/{stamp}.json, bench/results/{stamp}.png")
     return 0
