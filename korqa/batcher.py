@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -45,15 +46,23 @@ class _Job:
     future: Future
     enqueued: float
     tokenize_ms: float
-    flat: list[tuple[int, int]] = field(default_factory=list)  # (question, window) not yet sent to the model
     logits: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     started: float | None = None
     forward_ms: float = 0.0
     cancelled: bool = False
 
-    @property
+    @cached_property
     def total(self) -> int:
         return sum(len(ws) for ws in self.windows)
+
+    @cached_property
+    def tokens(self) -> int:
+        return sum(len(w) for ws in self.windows for w in ws)
+
+    @property
+    def waiting(self) -> bool:
+        """Not yet taken by the model thread (a request is always taken whole)."""
+        return self.started is None
 
 
 class Batcher:
@@ -85,7 +94,6 @@ class Batcher:
         windows = [self.engine.windows_for(q) for q in questions]
         tokenize_ms = (time.perf_counter() - t0) * 1e3
         job = _Job(questions, windows, top_k, max_answer_length, Future(), time.perf_counter(), tokenize_ms)
-        job.flat = [(qi, wi) for qi, ws in enumerate(windows) for wi in range(len(ws))]
         with self._cv:
             if len(self._jobs) >= self.max_queue:
                 self._count("korqa_rejected_total")
@@ -130,7 +138,7 @@ class Batcher:
             self._finish_ready()
 
     def _pending_tokens(self) -> int:
-        return sum(len(job.windows[qi][wi]) for job in self._jobs for qi, wi in job.flat)
+        return sum(job.tokens for job in self._jobs if job.waiting)
 
     def _drop_cancelled(self) -> None:
         for job in [j for j in self._jobs if j.cancelled]:
@@ -143,15 +151,13 @@ class Batcher:
         taken: list[tuple[_Job, int, int]] = []
         tokens, limit = 0, GROUP_BATCHES * self.max_batch_tokens
         for job in self._jobs:
-            if not job.flat:
+            if not job.waiting:
                 continue
-            size = sum(len(job.windows[qi][wi]) for qi, wi in job.flat)
-            if taken and tokens + size > limit:
+            if taken and tokens + job.tokens > limit:
                 break
-            job.started = job.started or time.perf_counter()
-            taken += [(job, qi, wi) for qi, wi in job.flat]
-            tokens += size
-            job.flat = []
+            job.started = time.perf_counter()
+            taken += [(job, qi, wi) for qi, ws in enumerate(job.windows) for wi in range(len(ws))]
+            tokens += job.tokens
         return taken
 
     def _run(self, taken: list[tuple[_Job, int, int]]) -> None:
@@ -188,7 +194,7 @@ class Batcher:
 
     def _finish_ready(self) -> None:
         with self._cv:
-            ready = [j for j in self._jobs if (not j.flat and len(j.logits) == j.total) or j.future.done()]
+            ready = [j for j in self._jobs if (len(j.logits) == j.total) or j.future.done()]
             for job in ready:
                 self._jobs.remove(job)
             self._gauges()
@@ -228,7 +234,7 @@ class Batcher:
     def _gauges(self) -> None:
         if self.metrics:
             self.metrics.set("korqa_queue_size", len(self._jobs))
-            self.metrics.set("korqa_queue_windows", sum(len(j.flat) for j in self._jobs))
+            self.metrics.set("korqa_queue_windows", sum(j.total for j in self._jobs if j.waiting))
 
     def _count(self, name: str) -> None:
         if self.metrics:
