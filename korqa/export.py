@@ -5,8 +5,8 @@ Measured traps (torch 2.13, onnxruntime 1.32): the default dynamo exporter gives
 fuse, so the legacy TorchScript exporter (dynamo=False) is used on the model with eager attention; the fused graph
 then holds Attention / SkipLayerNormalization / EmbedLayerNormalization nodes. Quantising that graph needs
 DefaultTensorType=FLOAT for tensors whose type ORT cannot infer. And onnxruntime 1.32's CPU SkipLayerNormalization
-kernel is 4x slower than the plain Add + LayerNormalization it fuses (bench/ops.py: 0.69 vs 0.17 ms at 2x384x384),
-a fifth of the int8 model's time, so export splits it back (`split_skip_layer_norm`).
+kernel is 5x slower than the plain Add + LayerNormalization it fuses (bench/ops.py: 0.67 vs 0.13 ms at 768 x 384)
+and took a fifth of the int8 model's time, so export splits it back (`split_skip_layer_norm`).
 """
 
 from __future__ import annotations
