@@ -54,20 +54,20 @@ class TorchRuntime:
         torch.set_num_threads(threads or available_cores())
         self._torch = torch
         self.model = model.eval()
+        # Wherever the model lives (CPU here; a GPU while training on one): inputs go there, logits come back.
+        self.device = next(model.parameters()).device
         # RoBERTa-style models have a single token type; feeding type ids is harmless only when they are all 0.
         self.uses_token_type_ids = getattr(model.config, "type_vocab_size", 1) > 1
 
     def forward(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         torch = self._torch
-        inputs = {
-            "input_ids": torch.from_numpy(batch.input_ids),
-            "attention_mask": torch.from_numpy(batch.attention_mask),
-        }
+        arrays = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if self.uses_token_type_ids:
-            inputs["token_type_ids"] = torch.from_numpy(batch.token_type_ids)
+            arrays["token_type_ids"] = batch.token_type_ids
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
         with torch.inference_mode():
             out = self.model(**inputs)
-        return out.start_logits.float().numpy(), out.end_logits.float().numpy()
+        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
 
 
 class OnnxRuntime:

@@ -7,6 +7,10 @@ chapter, done carefully).
 - The loop is Hugging Face's Trainer: AdamW, warm-up + linear decay, gradient accumulation, fixed seed, a progress
   bar with loss, rate and ETA, a checkpoint every --save-steps and --resume to continue in a later process.
 - At the end of each epoch the model is scored on --val with the engine's own decoder (EM/F1, official metric).
+- --teachers: knowledge distillation. The mean start/end logits of already fine-tuned models (same tokenizer) are
+  computed once for every training window, and the loss becomes alpha * gold-label loss + (1 - alpha) * T^2 *
+  KL(teachers || model) at temperature T: one model learns what an ensemble knows, at one model's serving cost.
+- Runs on a CUDA GPU when one is there (--device auto), else on the CPU cores.
 - The output directory is a model `korqa serve --model DIR` loads: weights, tokenizer.json, korqa.json.
 """
 
@@ -24,6 +28,7 @@ import numpy as np
 
 from korqa.boundaries import AlignedAnswer, BoundaryRules, learn
 from korqa.config import QAConfig
+from korqa.errors import ModelLoadError
 from korqa.evaluate import QAItem, read_squad
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,11 @@ class TrainConfig:
     seed: int = 42
     save_steps: int = 100
     threads: int | None = None
+    device: str = "auto"  # auto: a CUDA GPU if there is one, else the CPU
+    # Knowledge distillation from already fine-tuned models (see the module docstring); none by default.
+    teachers: tuple[str, ...] = ()
+    distill_alpha: float = 0.5  # weight of the gold-label loss; the teachers' share is 1 - alpha
+    distill_temperature: float = 2.0
 
 
 def features(tokenizer, items: list[QAItem], cfg: QAConfig) -> list[dict]:
@@ -108,6 +118,67 @@ class Collator:
         }
 
 
+class DistillCollator(Collator):
+    """Also pads the teachers' logits (padding is masked out of the loss by attention_mask)."""
+
+    def __call__(self, rows: list[dict]) -> dict:
+        import torch
+
+        batch = super().__call__(rows)
+        length = batch["input_ids"].shape[1]
+        for key in ("teacher_start", "teacher_end"):
+            values = np.zeros((len(rows), length), dtype=np.float32)
+            for i, r in enumerate(rows):
+                values[i, : len(r[key])] = r[key]
+            batch[key] = torch.from_numpy(values)
+        return batch
+
+
+def distill_loss(student, teacher, mask, temperature: float):
+    """T^2 * KL(softmax(teacher / T) || softmax(student / T)) per window, averaged; padded positions excluded."""
+    import torch.nn.functional as F
+
+    # -1e4, not -inf: masked positions get probability 0 on both sides and add exactly 0 to the sum.
+    s = student.float().masked_fill(~mask, -1e4) / temperature
+    t = teacher.float().masked_fill(~mask, -1e4) / temperature
+    kl = F.kl_div(F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1), log_target=True, reduction="batchmean")
+    return kl * temperature**2
+
+
+def add_teacher_logits(teacher_dirs, tokenizer, rows: list[dict], device: str, batch_size: int = 32) -> None:
+    """Each row gets the teachers' mean start and end logits over its tokens ("teacher_start", "teacher_end")."""
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModelForQuestionAnswering
+
+    from korqa.models.hf import ensure_tokenizer
+
+    for r in rows:
+        r["teacher_start"] = np.zeros(len(r["input_ids"]), dtype=np.float32)
+        r["teacher_end"] = np.zeros(len(r["input_ids"]), dtype=np.float32)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # little padding per batch
+    collate = Collator(tokenizer.pad_id)
+    for teacher_dir in teacher_dirs:
+        # Same vocabulary or the teacher reads different tokens than the model it teaches.
+        if ensure_tokenizer(Path(teacher_dir)).backend.get_vocab() != tokenizer.backend.get_vocab():
+            raise ModelLoadError(f"teacher {teacher_dir} has a different vocabulary than the base model")
+        teacher = AutoModelForQuestionAnswering.from_pretrained(str(teacher_dir)).to(device).eval()
+        for i in tqdm(range(0, len(order), batch_size), desc=f"teacher {Path(teacher_dir).name}", unit="batch"):
+            members = order[i : i + batch_size]
+            batch = collate([rows[j] for j in members])
+            inputs = {k: batch[k].to(device) for k in ("input_ids", "token_type_ids", "attention_mask")}
+            with torch.inference_mode():
+                out = teacher(**inputs)
+            starts, ends = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+            for row, j in enumerate(members):
+                n = len(rows[j]["input_ids"])
+                rows[j]["teacher_start"] += starts[row, :n] / len(teacher_dirs)
+                rows[j]["teacher_end"] += ends[row, :n] / len(teacher_dirs)
+        del teacher
+        if device != "cpu":
+            torch.cuda.empty_cache()
+
+
 def learn_boundaries(tokenizer, items: list[QAItem]) -> BoundaryRules:
     """Character-level answer boundary rules from the training answers (see korqa.boundaries)."""
     from korqa.windows import token_span
@@ -145,7 +216,10 @@ def score_model(model, tokenizer, qa_config: QAConfig, items: list[QAItem], max_
     from korqa.runtime import TorchRuntime
 
     was_training = model.training
-    loaded = LoadedModel(tokenizer, TorchRuntime(model), qa_config, "training", "training", "", max_positions)
+    runtime = TorchRuntime(model)
+    if runtime.device.type != "cpu":  # the CPU serving budget would feed a GPU two windows at a time
+        qa_config = qa_config.with_(max_batch_tokens=32768)
+    loaded = LoadedModel(tokenizer, runtime, qa_config, "training", "training", "", max_positions)
     engine = QAEngine(loaded)
     predictions = {}
     for i in range(0, len(items), 32):
@@ -166,6 +240,7 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     from korqa.runtime import available_cores
 
     torch.set_num_threads(tc.threads or available_cores())
+    use_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
     base = Path(tc.base) if Path(tc.base).is_dir() else download(tc.base)
     tokenizer = ensure_tokenizer(base)
     model = AutoModelForQuestionAnswering.from_pretrained(str(base), attention_probs_dropout_prob=tc.attention_dropout)
@@ -182,6 +257,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     items = read_squad(tc.train)
     train_rows = features(tokenizer, items, qa_config)
     log.info("%d questions -> %d windows (max_seq_length %d)", len(items), len(train_rows), qa_config.max_seq_length)
+    if tc.teachers:
+        add_teacher_logits(tc.teachers, tokenizer, train_rows, "cuda" if use_cuda else "cpu")
     val_items = read_squad(tc.val) if tc.val else []
     out = Path(tc.out)
     checkpoints = out / "checkpoints"
@@ -217,7 +294,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
         length_column_name="length",
         dataloader_num_workers=0,
         report_to=[],
-        use_cpu=True,
+        use_cpu=not use_cuda,
+        tf32=True if use_cuda else None,  # TensorFloat-32 matmuls on the GPU: ~fp32 results, several times faster
         disable_tqdm=False,
         remove_unused_columns=False,
     )
@@ -225,11 +303,24 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
         row["length"] = len(row["input_ids"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(json.dumps(tc.__dict__, indent=2) + "\n")
-    trainer = Trainer(
+
+    class DistillTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+            teacher_start, teacher_end = inputs.pop("teacher_start"), inputs.pop("teacher_end")
+            outputs = model(**inputs)
+            mask = inputs["attention_mask"].bool()
+            soft = (
+                distill_loss(outputs.start_logits, teacher_start, mask, tc.distill_temperature)
+                + distill_loss(outputs.end_logits, teacher_end, mask, tc.distill_temperature)
+            ) / 2
+            loss = tc.distill_alpha * outputs.loss + (1 - tc.distill_alpha) * soft
+            return (loss, outputs) if return_outputs else loss
+
+    trainer = (DistillTrainer if tc.teachers else Trainer)(
         model=model,
         args=args,
         train_dataset=train_rows,
-        data_collator=Collator(tokenizer.pad_id),
+        data_collator=(DistillCollator if tc.teachers else Collator)(tokenizer.pad_id),
         callbacks=[EpochEval()],
     )
     has_checkpoint = checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*"))
@@ -241,6 +332,34 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     )
     log.info("saved %s", final)
     return final
+
+
+def average_models(sources: list[str], out: str | Path) -> Path:
+    """The element-wise mean of fine-tuned models' weights (a "model soup"). Worth it for runs that share their
+    start (continuations of one run averaged well here; independently seeded runs did not -- MODEL_CARD.md).
+    Tokenizer, config and korqa.json come from the first source."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    weights = []
+    for source in sources:
+        path = Path(source) / "model.safetensors"
+        if not path.exists():
+            raise ModelLoadError(f"{path} not found: averaging needs each model's model.safetensors")
+        weights.append(load_file(str(path)))
+    first = weights[0]
+    for source, w in zip(sources[1:], weights[1:], strict=True):
+        if w.keys() != first.keys() or any(w[k].shape != first[k].shape for k in first):
+            raise ModelLoadError(f"{source} does not have the same tensors as {sources[0]}: not the same architecture")
+    mean = {k: (sum(w[k].double() for w in weights) / len(weights)).to(first[k].dtype) for k in first}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in Path(sources[0]).iterdir():
+        if f.is_file() and f.name != "model.safetensors":
+            shutil.copy(f, out / f.name)
+    save_file({k: v.contiguous() for k, v in mean.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
 
 
 def register(sub) -> None:
@@ -266,10 +385,20 @@ def register(sub) -> None:
         "save_steps",
         "threads",
         "attention_dropout",
+        "distill_alpha",
+        "distill_temperature",
     ):
         value = getattr(defaults, name)
         p.add_argument("--" + name.replace("_", "-"), type=type(value) if value is not None else int, default=value)
     p.add_argument("--train-embeddings", action="store_true", help="also train the word embeddings (frozen by default)")
+    p.add_argument(
+        "--teachers",
+        nargs="+",
+        default=(),
+        metavar="DIR",
+        help="fine-tuned QA models (same tokenizer) to distil from: the model also learns their mean logits",
+    )
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: a CUDA GPU if present")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -278,6 +407,11 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="model directory (its tokenizer decides the token boundaries)")
     p.add_argument("--train", required=True, help="training data (SQuAD/KorQuAD JSON); never the evaluation data")
     p.set_defaults(func=cmd_learn_boundaries)
+
+    p = sub.add_parser("average", help="average the weights of fine-tuned models of one base (a model soup)")
+    p.add_argument("models", nargs="+", help="model directories with model.safetensors (settings from the first)")
+    p.add_argument("--out", required=True, help="directory for the averaged model")
+    p.set_defaults(func=cmd_average)
 
 
 def cmd_learn_boundaries(args: argparse.Namespace) -> int:
@@ -298,6 +432,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     names = set(TrainConfig.__dataclass_fields__)
     tc = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     tc.freeze_embeddings = not args.train_embeddings
+    tc.teachers = tuple(args.teachers)
     final = train(tc, resume=args.resume)
     print(final, file=sys.stdout)
+    return 0
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    out = average_models(args.models, args.out)
+    print(f"mean of {len(args.models)} models -> {out}")
     return 0

@@ -66,3 +66,101 @@ def test_train_then_resume(tiny_model_dir, tmp_path):
     assert settings["max_seq_length"] == 64 and "boundaries" in settings
     engine = QAEngine(model)
     assert engine.answer("甲 은?", "가 甲 나 丙 다").answers[0].text == "甲 나 丙"
+
+
+def relabelled_squad(path, n, seed):
+    """The tiny task's passages, but every gold answer is the passage's first word instead of `甲 .. 丙`."""
+    data = json.loads(squad_file(path, n=n, seed=seed).read_text())
+    for paragraph in data["data"][0]["paragraphs"]:
+        first_word = paragraph["context"].split(" ")[0]
+        paragraph["qas"][0]["answers"] = [{"text": first_word, "answer_start": 0}]
+    path.write_text(json.dumps(data, ensure_ascii=False))
+    return path
+
+
+def test_distill_loss_is_zero_for_the_teacher_itself_and_ignores_padding():
+    import torch
+
+    from korqa.train import distill_loss
+
+    torch.manual_seed(0)
+    teacher = torch.randn(3, 7)
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[:, 5:] = False
+    assert distill_loss(teacher.clone(), teacher, mask, 2.0).item() == 0.0
+    student = torch.randn(3, 7)
+    loss = distill_loss(student, teacher, mask, 2.0)
+    # By hand: T^2 * mean over windows of KL(p_teacher || p_student) over the 5 real positions.
+    p = torch.softmax(teacher[:, :5] / 2, -1)
+    q = torch.softmax(student[:, :5] / 2, -1)
+    expected = 4 * (p * (p.log() - q.log())).sum(-1).mean()
+    assert abs(loss.item() - expected.item()) < 1e-5
+    # Padded positions do not count, whatever their logits.
+    student[:, 5:] = 100.0
+    assert abs(distill_loss(student, teacher, mask, 2.0).item() - loss.item()) < 1e-5
+
+
+def test_teacher_logits_are_the_mean_of_the_teachers(tiny_model_dir, tiny_tokenizer, tmp_path):
+    import numpy as np
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from korqa.train import add_teacher_logits
+
+    items = read_squad(squad_file(tmp_path / "d.json", n=4, seed=3))
+    rows = features(tiny_tokenizer, items, QAConfig(max_seq_length=64, max_query_length=16, doc_stride=32))
+    add_teacher_logits([tiny_model_dir, tiny_model_dir], tiny_tokenizer, rows, "cpu", batch_size=3)
+    model = AutoModelForQuestionAnswering.from_pretrained(str(tiny_model_dir)).eval()
+    for r in rows:
+        with torch.inference_mode():
+            out = model(input_ids=torch.tensor([r["input_ids"]]), token_type_ids=torch.tensor([r["token_type_ids"]]))
+        np.testing.assert_allclose(r["teacher_start"], out.start_logits[0].numpy(), atol=1e-4)
+        np.testing.assert_allclose(r["teacher_end"], out.end_logits[0].numpy(), atol=1e-4)
+
+
+def test_distillation_follows_the_teachers_not_only_the_labels(tiny_model_dir, tmp_path):
+    """Gold labels that point at the passage's first word, a teacher (the tiny model) that answers `甲 .. 丙`:
+    trained on the labels alone the model loses its confidence in `甲 .. 丙`; distilled (alpha 0) it keeps the
+    teacher's answer and confidence. A trainer that ignored --teachers would fail the second half."""
+    data = relabelled_squad(tmp_path / "relabelled.json", n=32, seed=4)
+    common = ["--base", str(tiny_model_dir), "--train", str(data), "--max-seq-length", "64"]
+    common += ["--max-query-length", "16", "--doc-stride", "32", "--batch-size", "8", "--epochs", "4"]
+    common += ["--lr", "3e-3", "--warmup-ratio", "0", "--threads", "1", "--save-steps", "1000"]
+    passage = "가나 다라 甲 마바 丙 사아"
+
+    assert main(["train", *common, "--out", str(tmp_path / "labels")]) == 0
+    labels_only = QAEngine(load_model(str(tmp_path / "labels" / "model"))).answer("甲 은?", passage)
+    assert labels_only.answers[0].score < 0.1
+
+    teachers = ["--teachers", str(tiny_model_dir), "--distill-alpha", "0"]
+    assert main(["train", *common, *teachers, "--out", str(tmp_path / "distilled")]) == 0
+    distilled = QAEngine(load_model(str(tmp_path / "distilled" / "model"))).answer("甲 은?", passage)
+    assert distilled.answers[0].text == "甲 마바 丙" and distilled.answers[0].score > 0.5
+    saved = json.loads((tmp_path / "distilled" / "train_config.json").read_text())
+    assert saved["teachers"] == [str(tiny_model_dir)] and saved["distill_alpha"] == 0.0
+
+
+def test_average_is_the_elementwise_mean(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other"
+    other.mkdir()
+    weights = load_file(str(tiny_model_dir / "model.safetensors"))
+    save_file({k: v * 3 for k, v in weights.items()}, str(other / "model.safetensors"))
+    assert main(["average", str(tiny_model_dir), str(other), "--out", str(tmp_path / "soup")]) == 0
+    mean = load_file(str(tmp_path / "soup" / "model.safetensors"))
+    for k, v in weights.items():
+        assert (mean[k] - 2 * v).abs().max().item() < 1e-6
+    assert (tmp_path / "soup" / "korqa.json").exists()  # settings and tokenizer come from the first model
+    load_model(str(tmp_path / "soup"))
+
+
+def test_average_refuses_models_of_different_shapes(tiny_model_dir, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other"
+    other.mkdir()
+    weights = load_file(str(tiny_model_dir / "model.safetensors"))
+    save_file({k: v[..., :1].contiguous() for k, v in weights.items()}, str(other / "model.safetensors"))
+    assert main(["average", str(tiny_model_dir), str(other), "--out", str(tmp_path / "soup")]) == 2
+    assert "not the same architecture" in capsys.readouterr().err
