@@ -28,7 +28,7 @@ import numpy as np
 
 from korqa.boundaries import AlignedAnswer, BoundaryRules, learn
 from korqa.config import QAConfig
-from korqa.errors import ModelLoadError
+from korqa.errors import ConfigError, ModelLoadError
 from korqa.evaluate import QAItem, read_squad
 
 log = logging.getLogger(__name__)
@@ -240,6 +240,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     from korqa.runtime import available_cores
 
     torch.set_num_threads(tc.threads or available_cores())
+    if tc.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is visible to this process (use --device auto or cpu)")
     use_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
     base = Path(tc.base) if Path(tc.base).is_dir() else download(tc.base)
     tokenizer = ensure_tokenizer(base)

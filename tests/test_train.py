@@ -164,3 +164,14 @@ def test_average_refuses_models_of_different_shapes(tiny_model_dir, tmp_path, ca
     save_file({k: v[..., :1].contiguous() for k, v in weights.items()}, str(other / "model.safetensors"))
     assert main(["average", str(tiny_model_dir), str(other), "--out", str(tmp_path / "soup")]) == 2
     assert "not the same architecture" in capsys.readouterr().err
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_error(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on CI's machines, also on one with a GPU
+    data = squad_file(tmp_path / "train.json", n=4, seed=5)
+    args = ["train", "--base", str(tiny_model_dir), "--train", str(data), "--out", str(tmp_path / "run")]
+    assert main([*args, "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "model").exists()
