@@ -243,6 +243,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     if tc.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA GPU is visible to this process (use --device auto or cpu)")
     use_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
+    if tc.teachers and not (0.0 <= tc.distill_alpha <= 1.0 and tc.distill_temperature > 0):
+        raise ConfigError("--distill-alpha must be in [0, 1] and --distill-temperature above 0")
     base = Path(tc.base) if Path(tc.base).is_dir() else download(tc.base)
     tokenizer = ensure_tokenizer(base)
     model = AutoModelForQuestionAnswering.from_pretrained(str(base), attention_probs_dropout_prob=tc.attention_dropout)
@@ -337,8 +339,8 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
 
 
 def average_models(sources: list[str], out: str | Path) -> Path:
-    """The element-wise mean of fine-tuned models' weights (a "model soup"). Worth it for runs that share their
-    start (continuations of one run averaged well here; independently seeded runs did not -- MODEL_CARD.md).
+    """The element-wise mean of fine-tuned models' weights (a "model soup"). A run and its continuation averaged
+    well here; independently trained runs were hit and miss (MODEL_CARD.md): measure the result.
     Tokenizer, config and korqa.json come from the first source."""
     import shutil
 

@@ -175,3 +175,12 @@ def test_device_cuda_without_a_gpu_is_a_clear_error(tiny_model_dir, tmp_path, ca
     assert main([*args, "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_distillation_settings_out_of_range_are_clear_errors(tiny_model_dir, tmp_path, capsys):
+    data = squad_file(tmp_path / "train.json", n=4, seed=6)
+    args = ["train", "--base", str(tiny_model_dir), "--train", str(data), "--out", str(tmp_path / "run")]
+    args += ["--teachers", str(tiny_model_dir)]
+    assert main([*args, "--distill-alpha", "1.5"]) == 2
+    assert main([*args, "--distill-temperature", "0"]) == 2
+    assert capsys.readouterr().err.count("--distill-alpha must be in [0, 1]") == 2
