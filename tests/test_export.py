@@ -137,3 +137,58 @@ def test_split_skip_layer_norm_computes_what_the_fused_node_did(tmp_path):
     after = run()
     for b, a in zip(before, after, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def windows_of(engine, exs):
+    return [w for ex in exs for w in engine.windows_for(Question(ex.question, (ex.context,)))]
+
+
+def test_smoothing_keeps_the_fp32_function_and_leaves_the_loaded_model_alone(tiny_model, engine, tmp_path):
+    import torch
+
+    before = {k: v.clone() for k, v in tiny_model.runtime.model.state_dict().items()}
+    calibration = windows_of(engine, examples(n=20, seed=11))
+    report = export(tiny_model, tmp_path, sample_windows=sample(tiny_model), smooth_windows=calibration)
+    assert report.smoothing == {"alpha": 0.8, "layers": 4, "calibration_windows": len(calibration)}
+    assert report.max_abs_diff is not None and report.max_abs_diff <= 1e-4  # against the model as loaded
+    assert report.fused.get("Attention") == 2 and report.fused.get("BiasGelu") == 2  # fusion still applies
+    after = tiny_model.runtime.model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert json.loads((tmp_path / "korqa.json").read_text())["smoothing"]["layers"] == 4
+
+
+def test_smoothing_brings_int8_closer_to_fp32_when_one_channel_is_an_outlier(tiny_model, engine, tmp_path):
+    """The default model's feed-forward inputs have single channels 10-60x the median; here one LayerNorm channel
+    is made 40x larger (a different model, on purpose), so per-tensor int8 activations lose the other channels."""
+    import copy
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from korqa.batching import make_batches
+    from korqa.runtime import OnnxRuntime, TorchRuntime
+
+    outlier = dataclasses.replace(tiny_model, runtime=TorchRuntime(copy.deepcopy(tiny_model.runtime.model)))
+    with torch.no_grad():
+        for layer in outlier.runtime.model.bert.encoder.layer:
+            layer.attention.output.LayerNorm.weight[3] *= 40
+    calibration = windows_of(engine, examples(n=20, seed=11))
+    test_windows = windows_of(engine, examples(n=20, seed=12))
+    export(outlier, tmp_path / "fp32")
+    export(outlier, tmp_path / "plain", int8=True, per_channel=True)
+    export(outlier, tmp_path / "smooth", int8=True, per_channel=True, smooth_windows=calibration)
+
+    def logits(name):
+        runtime = OnnxRuntime(str(tmp_path / name / "model.onnx"), threads=1)
+        out = []
+        for batch in make_batches(test_windows, 4096, tiny_model.tokenizer.pad_id):
+            start, end = runtime.forward(batch)
+            mask = batch.attention_mask.astype(bool)
+            out += [start[mask], end[mask]]
+        return np.concatenate(out)
+
+    reference = logits("fp32")
+    plain_error = np.abs(logits("plain") - reference).mean()
+    smooth_error = np.abs(logits("smooth") - reference).mean()
+    assert smooth_error < 0.5 * plain_error, (plain_error, smooth_error)
