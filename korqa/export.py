@@ -175,6 +175,7 @@ def smooth_activations(model, windows, pad_id: int, alpha: float = 0.8) -> dict:
     import torch
 
     from korqa.batching import make_batches
+    from korqa.runtime import TorchRuntime
 
     targets = smoothing_targets(model)
     if not targets:
@@ -188,17 +189,10 @@ def smooth_activations(model, windows, pad_id: int, alpha: float = 0.8) -> dict:
             amax[name] = torch.maximum(amax[name], x) if name in amax else x
 
         hooks.append(getattr(parent, attr).register_forward_hook(record))
-    uses_types = getattr(model.config, "type_vocab_size", 1) > 1
+    runtime = TorchRuntime(model)
     try:
-        with torch.inference_mode():
-            for batch in make_batches(windows, 4096, pad_id):
-                inputs = {
-                    "input_ids": torch.from_numpy(batch.input_ids),
-                    "attention_mask": torch.from_numpy(batch.attention_mask),
-                }
-                if uses_types:
-                    inputs["token_type_ids"] = torch.from_numpy(batch.token_type_ids)
-                model(**inputs)
+        for batch in make_batches(windows, 4096, pad_id):
+            runtime.forward(batch)  # the hooks record; the logits are not needed
     finally:
         for h in hooks:
             h.remove()
@@ -230,31 +224,19 @@ def quantize(src: Path, dst: Path, per_channel: bool, keep_fp32: list[str]) -> N
     log.info("int8: %d nodes kept in fp32 (%s)", len(exclude), ", ".join(exclude[:4]))
 
 
-def parity(model, onnx_path: Path, tokenizer, with_token_types: bool, windows) -> float:
+def parity(model, onnx_path: Path, tokenizer, windows) -> float:
     """Largest |ONNX - PyTorch| over start/end logits of the given windows (real positions only)."""
-    import torch
-
     from korqa.batching import make_batches
-    from korqa.runtime import OnnxRuntime
+    from korqa.runtime import OnnxRuntime, TorchRuntime
 
     ort = OnnxRuntime(str(onnx_path), threads=1)
+    reference = TorchRuntime(model)
     worst = 0.0
     for batch in make_batches(windows, 4096, tokenizer.pad_id):
-        inputs = {
-            "input_ids": torch.from_numpy(batch.input_ids),
-            "attention_mask": torch.from_numpy(batch.attention_mask),
-        }
-        if with_token_types:
-            inputs["token_type_ids"] = torch.from_numpy(batch.token_type_ids)
-        with torch.inference_mode():
-            out = model(**inputs)
         start, end = ort.forward(batch)
+        torch_start, torch_end = reference.forward(batch)
         mask = batch.attention_mask.astype(bool)
-        worst = max(
-            worst,
-            float(np.abs(start - out.start_logits.numpy())[mask].max()),
-            float(np.abs(end - out.end_logits.numpy())[mask].max()),
-        )
+        worst = max(worst, float(np.abs(start - torch_start)[mask].max()), float(np.abs(end - torch_end)[mask].max()))
     return worst
 
 
@@ -290,7 +272,7 @@ def export(
         log.info("ORT fusion: %s", stats)
         split = split_skip_layer_norm(fused)
         # Against the model as loaded: smoothing must not change what fp32 computes.
-        diff = parity(reference, fused, loaded.tokenizer, with_token_types, sample_windows) if sample_windows else None
+        diff = parity(reference, fused, loaded.tokenizer, sample_windows) if sample_windows else None
         if int8:
             quantize(fused, out / "model.onnx", per_channel, keep_fp32 or [])
         else:
