@@ -106,22 +106,29 @@ def keep_log(name: str) -> None:
         f.write(f"===== {name}\n" + "\n".join(lines[-60:]) + "\n")
 
 
-def evaluate(model_dir: Path, val_file: Path, label: str) -> dict:
-    """EM/F1 with the model's boundary rules, through the serving engine, on the GPU."""
+def gpu_engine(model_dir: Path):
+    """The serving engine on a model directory, on the GPU when there is one, with GPU-sized batches."""
+    import dataclasses
+
     import torch
 
     from korqa.engine import QAEngine
-    from korqa.evaluate import predict, read_squad, score
     from korqa.models import load_model
+    from korqa.runtime import TorchRuntime
 
     loaded = load_model(str(model_dir))
-    if torch.cuda.is_available():
-        loaded.runtime.model.to("cuda")
-        loaded.runtime.device = torch.device("cuda")
-    engine = QAEngine(loaded, loaded.config.with_(max_batch_tokens=32768))
+    if torch.cuda.is_available():  # TorchRuntime sends its inputs wherever the model is
+        loaded = dataclasses.replace(loaded, runtime=TorchRuntime(loaded.runtime.model.to("cuda")))
+    return QAEngine(loaded, loaded.config.with_(max_batch_tokens=32768))
+
+
+def evaluate(model_dir: Path, val_file: Path, label: str) -> dict:
+    """EM/F1 with the model's boundary rules, through the serving engine."""
+    from korqa.evaluate import predict, read_squad, score
+
     items = read_squad(val_file)
     predictions: dict = {}
-    predict(engine, items, predictions, None, chunk=64)
+    predict(gpu_engine(model_dir), items, predictions, None, chunk=64)
     result = score(items, predictions)
     say(f"eval {label}: EM {result['exact_match']:.2f} F1 {result['f1']:.2f} (boundary rules)")
     return result
@@ -130,21 +137,13 @@ def evaluate(model_dir: Path, val_file: Path, label: str) -> dict:
 def ensemble_eval(model_dirs: list[Path], val_file: Path) -> dict:
     """Mean logits of several models (the ceiling a distilled student aims at)."""
     import numpy as np
-    import torch
 
-    from korqa.engine import QAEngine, as_question
+    from korqa.engine import as_question
     from korqa.evaluate import read_squad, score
-    from korqa.models import load_model
 
     items = read_squad(val_file)
     questions = [as_question(x.question, x.context) for x in items]
-    engines = []
-    for d in model_dirs:
-        loaded = load_model(str(d))
-        if torch.cuda.is_available():
-            loaded.runtime.model.to("cuda")
-            loaded.runtime.device = torch.device("cuda")
-        engines.append(QAEngine(loaded, loaded.config.with_(max_batch_tokens=32768)))
+    engines = [gpu_engine(d) for d in model_dirs]
     first = engines[0]
     windows = [first.windows_for(q) for q in questions]
     flat = [w for ws in windows for w in ws]
