@@ -107,7 +107,10 @@ def decode(
         for i, j, score in best_spans(p_start, p_end, max_answer_length, top_k + _EXTRA_CANDIDATES):
             char_start, char_end = _trim(context, int(window.offsets[i, 0]), int(window.offsets[j, 1]))
             if boundaries is not None and char_end > char_start:
-                char_start, char_end = _trim(context, *apply_boundaries(boundaries, context, char_start, char_end))
+                inner = (int(window.offsets[j, 0]), int(window.offsets[i, 1]))  # last token's start, first's end
+                char_start, char_end = _trim(
+                    context, *apply_boundaries(boundaries, context, char_start, char_end, *inner)
+                )
             if char_end <= char_start:
                 continue
             key = (window.context_index, char_start, char_end)

@@ -195,7 +195,8 @@ def learn_boundaries(tokenizer, items: list[QAItem]) -> BoundaryRules:
             span = token_span(offsets, start, start + len(text))
             if span is not None:
                 t_start, t_end = int(offsets[span[0], 0]), int(offsets[span[1], 1])
-                aligned.append(AlignedAnswer(item.context, start, start + len(text), t_start, t_end))
+                inner = int(offsets[span[1], 0]), int(offsets[span[0], 1])  # last token's start, first token's end
+                aligned.append(AlignedAnswer(item.context, start, start + len(text), t_start, t_end, *inner))
     return learn(aligned)
 
 
@@ -428,7 +429,10 @@ def cmd_learn_boundaries(args: argparse.Namespace) -> int:
     settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else {}
     settings["boundaries"] = rules.to_json()
     settings_path.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"{len(rules.suffixes)} suffix and {len(rules.prefixes)} prefix rules -> {settings_path}")
+    print(
+        f"{len(rules.suffixes)} suffix, {len(rules.prefixes)} prefix and {len(rules.tokens)} token rules"
+        f" -> {settings_path}"
+    )
     return 0
 
 

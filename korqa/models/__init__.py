@@ -53,7 +53,7 @@ class LoadedModel:
             "max_query_length": self.config.max_query_length,
             "max_answer_length": self.config.max_answer_length,
             "doc_stride": self.config.doc_stride,
-            "boundary_rules": len(self.boundaries.suffixes) + len(self.boundaries.prefixes) if self.boundaries else 0,
+            "boundary_rules": self.boundaries.count() if self.boundaries else 0,
         }
 
 
