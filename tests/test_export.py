@@ -192,3 +192,36 @@ def test_smoothing_brings_int8_closer_to_fp32_when_one_channel_is_an_outlier(tin
     plain_error = np.abs(logits("plain") - reference).mean()
     smooth_error = np.abs(logits("smooth") - reference).mean()
     assert smooth_error < 0.5 * plain_error, (plain_error, smooth_error)
+
+
+def test_an_onnx_export_rebuilds_into_the_pytorch_model_it_came_from(tiny_model, tiny_model_dir, engine, tmp_path):
+    """scripts/onnx_to_hf.py: fp32 export -> the same function; smoothed int8 -> the same up to weight rounding."""
+    import numpy as np
+
+    from korqa.batching import make_batches
+
+    calibration = windows_of(engine, examples(n=20, seed=11))
+    export(tiny_model, tmp_path / "fp32")
+    export(tiny_model, tmp_path / "int8", int8=True, per_channel=True, smooth_windows=calibration)
+    for name in ("fp32", "int8"):
+        subprocess.run(
+            [sys.executable, "scripts/onnx_to_hf.py", "--onnx", str(tmp_path / name), "--base", str(tiny_model_dir)]
+            + ["--out", str(tmp_path / f"{name}-hf")],
+            check=True,
+        )
+    test_windows = windows_of(engine, examples(n=20, seed=12))
+
+    def logits(loaded):
+        out = []
+        for batch in make_batches(test_windows, 4096, tiny_model.tokenizer.pad_id):
+            start, end = loaded.runtime.forward(batch)
+            mask = batch.attention_mask.astype(bool)
+            out += [start[mask], end[mask]]
+        return np.concatenate(out)
+
+    reference = logits(tiny_model)
+    assert np.abs(logits(load_model(str(tmp_path / "fp32-hf"))) - reference).max() < 1e-4
+    rebuilt = load_model(str(tmp_path / "int8-hf"))
+    assert rebuilt.boundaries == tiny_model.boundaries
+    error = np.abs(logits(rebuilt) - reference)
+    assert 0 < error.mean() < 0.02 * np.abs(reference).mean(), (error.mean(), np.abs(reference).mean())
