@@ -25,6 +25,8 @@ import torch
 from onnx import numpy_helper
 from transformers import BertConfig, BertForQuestionAnswering
 
+from korqa.models import SETTINGS_FILE, read_saved
+
 LAYER = re.compile(r"/model/bert/encoder/layer\.(\d+)/(.*)/MatMul")
 
 
@@ -74,11 +76,11 @@ def rebuild(onnx_dir: Path, base: Path, out: Path) -> BertForQuestionAnswering:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     shutil.copy(onnx_dir / "tokenizer.json", out / "tokenizer.json")
-    settings = json.loads((onnx_dir / "korqa.json").read_text(encoding="utf-8"))
+    settings = read_saved(onnx_dir)  # window settings and boundary rules carry over; export details do not
     for key in ("quantization", "smoothing", "exported_from"):
         settings.pop(key, None)
     settings["rebuilt_from"] = str(onnx_dir)
-    (out / "korqa.json").write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return model
 
 
