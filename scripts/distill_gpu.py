@@ -436,24 +436,23 @@ def run() -> None:
     say(f"finished, {left():.0f}s left")
 
 
+def helper_command(argv: list[str]) -> None:
+    """`pack` (before a call) and `unship` (after it): every flag is a required path, passed by position."""
+    import argparse
+    import inspect
+
+    fn = {"pack": pack, "unship": unship}[argv[0]]
+    names = list(inspect.signature(fn).parameters)
+    ap = argparse.ArgumentParser(prog=f"distill_gpu.py {argv[0]}")
+    for name in names:
+        ap.add_argument("--" + name.removesuffix("_file"), required=True, type=Path)
+    a = vars(ap.parse_args(argv[1:]))
+    fn(*(a[name.removesuffix("_file")] for name in names))
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["pack"]:
-        import argparse
-
-        ap = argparse.ArgumentParser(prog="distill_gpu.py pack")
-        for flag in ("--base", "--train", "--val", "--to"):
-            ap.add_argument(flag, required=True, type=Path)
-        a = ap.parse_args(sys.argv[2:])
-        pack(a.base, a.train, a.val, a.to)
-        sys.exit(0)
-    if sys.argv[1:2] == ["unship"]:
-        import argparse
-
-        ap = argparse.ArgumentParser(prog="distill_gpu.py unship")
-        for flag in ("--parts", "--base", "--like", "--out"):
-            ap.add_argument(flag, required=True, type=Path)
-        a = ap.parse_args(sys.argv[2:])
-        unship(a.parts, a.base, a.like, a.out)
+    if sys.argv[1:2] in (["pack"], ["unship"]):
+        helper_command(sys.argv[1:])
         sys.exit(0)
     try:
         run()
