@@ -2,7 +2,7 @@
 300 positions, random weights -- timing only), through a real `korqa serve`, PyTorch and ONNX int8 runtimes, next
 to the seed's one-window inference_fn on the same model. The nlpbook web page gives up after 3 s.
 
-    .venv/bin/python bench/kcbert_size.py
+    .venv/bin/python -m bench.kcbert_size
 """
 
 from __future__ import annotations
@@ -16,16 +16,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 def build_model(out: Path) -> Path:
     import torch
     from transformers import BertConfig, BertForQuestionAnswering
 
-    from korqa.config import QAConfig
-    from korqa.models import write_settings
+    from korqa.models import ModelSettings
 
     syllables = [chr(c) for c in range(0xAC00, 0xD7A4)]
     ascii_ = [chr(c) for c in range(33, 127)]
@@ -42,7 +39,9 @@ def build_model(out: Path) -> Path:
         max_position_embeddings=300,
     )
     BertForQuestionAnswering(config).eval().save_pretrained(out)
-    write_settings(out, QAConfig(max_seq_length=300, max_query_length=32, max_answer_length=30, doc_stride=200))
+    ModelSettings(qa={"max_seq_length": 300, "max_query_length": 32, "max_answer_length": 30, "doc_stride": 200}).write(
+        out
+    )
     return out
 
 
@@ -56,7 +55,8 @@ def passage(n_chars: int = 1500) -> str:
 
 def time_api(model_dir: str, question: str, context: str, n: int = 5) -> dict:
     import httpx
-    from e2e.conftest import Server
+
+    from tests.support.server import Server
 
     server = Server(["--model", model_dir])
     try:
@@ -75,7 +75,7 @@ def time_api(model_dir: str, question: str, context: str, n: int = 5) -> dict:
 def time_seed(model_dir: str, question: str, context: str, n: int = 5) -> dict:
     from transformers import BertForQuestionAnswering, BertTokenizer
 
-    from korqa.seed import SeedInference
+    from tests.support.seed import SeedInference
 
     seed = SeedInference(
         BertTokenizer.from_pretrained(model_dir, do_lower_case=False),

@@ -1,7 +1,7 @@
 """Why korqa export splits SkipLayerNormalization: the fused onnxruntime CPU kernel against the two standard ops it
 replaces, on one BERT-size activation, in one run (same process, same threads).
 
-    .venv/bin/python bench/ops.py [--hidden 384] [--tokens 768]
+    .venv/bin/python -m bench.ops [--hidden 384] [--tokens 768]
 """
 
 from __future__ import annotations

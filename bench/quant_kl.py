@@ -2,7 +2,7 @@
 the mean KL(fp32 || int8) of the start and end distributions per window, and how often the argmax start/end moves.
 Used to choose export settings (e.g. --smooth-alpha) without looking at val.
 
-    .venv/bin/python bench/quant_kl.py --fp32 runs/soup4 --train TRAIN.json runs/soup4-int8-a07 runs/soup4-int8-a08
+    .venv/bin/python -m bench.quant_kl --fp32 runs/soup4 --train TRAIN.json runs/soup4-int8-a07 runs/soup4-int8-a08
 
 The windows come from --questions training questions drawn with --seed 1 (export calibrates on seed 0), batched
 as the engine batches them, so dynamic int8 sees serving-sized batches.
@@ -11,12 +11,8 @@ as the engine batches them, so dynamic int8 sees serving-sized batches.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -49,11 +45,11 @@ def main() -> None:
     args = p.parse_args()
     reference = load_model(args.fp32)
     windows = calibration_windows(reference, args.train, args.questions, args.seed)
-    ref = QAEngine(reference).logits(windows)
+    ref = QAEngine(reference).forward(windows)
     print(f"{len(windows)} windows from {args.questions} training questions (seed {args.seed})")
     print(f"{'export':50s} {'KL':>8s} {'argmax moved':>13s}")
     for d in args.exports:
-        r = drift(ref, QAEngine(load_model(d)).logits(windows), windows)
+        r = drift(ref, QAEngine(load_model(d)).forward(windows), windows)
         print(f"{d:50s} {r['kl']:8.5f} {100 * r['argmax_moved']:12.2f}%")
 
 

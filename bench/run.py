@@ -1,6 +1,6 @@
 """korqa against its baselines, on the same model, the same data and the same machine, in one run.
 
-    .venv/bin/python bench/run.py --data ../shared/data/korquad/korquad1_val_20art.json \
+    .venv/bin/python -m bench.run --data ../shared/data/korquad/korquad1_val_20art.json \
         --torch-model runs/run1/model --onnx-model runs/export/fp32 --int8-model korqa/default_model
 
 Systems (one question at a time unless "batched": questions/s, p50/p95 latency, EM/F1 with the official metric):
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from korqa.data import QAItem, read_squad
+from korqa.metric import score
 
-from korqa.evaluate import QAItem, read_squad, score  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 HF_VENV = ROOT / "bench" / ".venv-hf"
 
@@ -130,7 +130,7 @@ def run_seed(model_dir: str, items, max_seq_length: int, max_query_length: int) 
     import torch
     from transformers import AutoModelForQuestionAnswering, PreTrainedTokenizerFast
 
-    from korqa.seed import SeedInference
+    from tests.support.seed import SeedInference
 
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     from tokenizers import Tokenizer
@@ -217,8 +217,7 @@ def http_load(model_dir: str, items, clients: int) -> dict:
     import http.client
     from urllib.parse import urlparse
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from e2e.conftest import Server  # the same real-process helper the end-to-end tests use
+    from tests.support.server import Server  # the same real-process helper the end-to-end tests use
 
     server = Server(["--model", model_dir, "--max-queue", "256"])
     address = urlparse(server.url)

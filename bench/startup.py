@@ -1,6 +1,6 @@
 """Seconds from `korqa serve` process start to a ready server (/readyz answers), median of several starts.
 
-.venv/bin/python bench/startup.py [--model DIR] [--runs 5]
+.venv/bin/python -m bench.startup [--model DIR] [--runs 5]
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from tests.support.server import free_port
 
-from e2e.conftest import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_to_ready(args: list[str]) -> float:

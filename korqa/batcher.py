@@ -25,7 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
-from korqa.batching import collate, plan_batches
+from korqa.batching import plan_batches
 from korqa.engine import QAEngine, QAResult, Question
 from korqa.metrics import Registry
 from korqa.windows import Window
@@ -64,18 +64,20 @@ class _Job:
         """Not yet taken by the model thread (a request is always taken whole)."""
         return self.started is None
 
+    def put(self, qi: int, wi: int, start: np.ndarray, end: np.ndarray) -> None:
+        self.logits[(qi, wi)] = (start, end)
+
 
 class Batcher:
     def __init__(
         self,
-        engine: QAEngine,
-        max_batch_tokens: int | None = None,  # default: the engine's config (QAConfig.max_batch_tokens)
+        engine: QAEngine,  # its config's max_batch_tokens sizes the batches
         max_wait_ms: float = 2.0,
         max_queue: int = 64,
         metrics: Registry | None = None,
     ):
         self.engine = engine
-        self.max_batch_tokens = max_batch_tokens or engine.config.max_batch_tokens
+        self.max_batch_tokens = engine.config.max_batch_tokens
         self.max_wait = max_wait_ms / 1000
         self.max_queue = max_queue
         self.metrics = metrics
@@ -170,20 +172,21 @@ class Batcher:
             self._finish_ready()
 
     def _forward(self, taken: list[tuple[_Job, int, int]], windows, members: list[int]) -> None:
+        """One planned batch through the engine (which collates and runs it as one padded batch)."""
         jobs = {id(taken[i][0]): taken[i][0] for i in members}.values()
         t0 = time.perf_counter()
         try:
-            batch = collate(windows, members, self.engine.model.tokenizer.pad_id)
-            starts, ends = self.engine.model.runtime.forward(batch)
-            for row, index in enumerate(batch.members):
+            starts, ends = self.engine.forward([windows[i] for i in members])
+            for index, start, end in zip(members, starts, ends, strict=True):
                 job, qi, wi = taken[index]
-                job.logits[(qi, wi)] = (starts[row], ends[row])
+                job.put(qi, wi, start, end)
             if self.metrics:
-                real = int(batch.attention_mask.sum())
-                self.metrics.observe("korqa_batch_size", len(batch.members))
-                self.metrics.observe("korqa_batch_tokens", batch.tokens)
-                self.metrics.set("korqa_batch_padding_ratio", 1 - real / batch.tokens)
-                self.metrics.inc("korqa_windows_total", len(batch.members))
+                lengths = [len(windows[i]) for i in members]
+                tokens = len(lengths) * max(lengths)
+                self.metrics.observe("korqa_batch_size", len(members))
+                self.metrics.observe("korqa_batch_tokens", tokens)
+                self.metrics.set("korqa_batch_padding_ratio", 1 - sum(lengths) / tokens)
+                self.metrics.inc("korqa_windows_total", len(members))
         except Exception as exc:  # noqa: BLE001 -- a failed batch fails its requests, not the thread
             for job in jobs:
                 if not job.future.done():
@@ -239,7 +242,3 @@ class Batcher:
     def _count(self, name: str) -> None:
         if self.metrics:
             self.metrics.inc(name)
-
-    @property
-    def waiting(self) -> int:
-        return len(self._jobs)

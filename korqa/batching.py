@@ -39,19 +39,20 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int
     return groups
 
 
+def pad(rows: Sequence[Sequence], value: float, dtype=np.int64) -> np.ndarray:
+    """Rows of different lengths as one [rows, longest] array, padded on the right with `value`."""
+    out = np.full((len(rows), max(len(r) for r in rows)), value, dtype=dtype)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
 def collate(windows: Sequence[Window], members: list[int], pad_id: int) -> Batch:
-    length = max(len(windows[i]) for i in members)
-    input_ids = np.full((len(members), length), pad_id, dtype=np.int64)
-    attention_mask = np.zeros((len(members), length), dtype=np.int64)
-    token_type_ids = np.zeros((len(members), length), dtype=np.int64)
-    for row, index in enumerate(members):
-        w = windows[index]
-        input_ids[row, : len(w)] = w.input_ids
-        attention_mask[row, : len(w)] = 1
-        token_type_ids[row, : len(w)] = w.token_type_ids
-    return Batch(input_ids, attention_mask, token_type_ids, members)
-
-
-def make_batches(windows: Sequence[Window], max_batch_tokens: int, pad_id: int) -> list[Batch]:
-    groups = plan_batches([len(w) for w in windows], max_batch_tokens)
-    return [collate(windows, members, pad_id) for members in groups]
+    """The windows at `members` as one padded batch (rows in that order)."""
+    rows = [windows[i] for i in members]
+    return Batch(
+        input_ids=pad([w.input_ids for w in rows], pad_id),
+        attention_mask=pad([np.ones(len(w.input_ids), np.int64) for w in rows], 0),
+        token_type_ids=pad([w.token_type_ids for w in rows], 0),
+        members=members,
+    )

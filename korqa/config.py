@@ -1,7 +1,14 @@
-"""Settings in one dataclass.
+"""Every setting korqa has, in two dataclasses. Nothing else declares a default.
 
-The field names are the nlpbook / ratsnlp `QADeployArguments` names, so a user of the course can pass the same
-arguments they already have (`pretrained_model_name`, `downstream_model_checkpoint_path`, `max_seq_length`, ...).
+QAConfig     how a model answers: where it comes from, windows, span decoding, batching. The field names are the
+             nlpbook / ratsnlp `QADeployArguments` names, so a course user passes the arguments they already have.
+ServeConfig  how `korqa serve` runs: address, request limits, queue.
+
+A QAConfig field left at None is *not set here*: it takes the model's saved setting (its korqa.json), else the
+default in `DEFAULTS`. So a value the user gives always wins -- also one that equals a default -- and a value the
+user did not give never hides the model's own. `QAEngine` holds a resolved config (no None left).
+
+Precedence, highest first: what the user gives (CLI option, Python argument) > the model's korqa.json > DEFAULTS.
 """
 
 from __future__ import annotations
@@ -9,8 +16,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from korqa.errors import ConfigError
+
 # ratsnlp calls the checkpoint path `downstream_model_checkpoint_fpath` in some versions; accept both.
 _ALIASES = {"downstream_model_checkpoint_fpath": "downstream_model_checkpoint_path"}
+
+OFF = "off"  # no_answer_threshold: never withhold an answer
+
+# What a field that neither the user nor the model sets is: the nlpbook's own window settings (128 / 32 / 64 / 30).
+DEFAULTS: dict[str, Any] = {
+    "max_seq_length": 128,
+    "max_query_length": 32,
+    "doc_stride": 64,
+    "max_answer_length": 30,
+    "top_k": 1,
+    "no_answer_threshold": OFF,
+    "use_boundary_rules": True,
+    # On 2 cores the int8 default model ran 21.6 questions/s at 768 tokens per batch, 19.6 at 1536, 15.8 at 3072
+    # and 12.4 at 8192 (bigger batches fall out of cache); short windows still share batches.
+    "max_batch_tokens": 768,
+}
 
 
 @dataclass(frozen=True)
@@ -20,31 +45,29 @@ class QAConfig:
     downstream_model_checkpoint_path: str | None = None  # nlpbook Lightning .ckpt with `model.`-prefixed keys
     trust_checkpoint: bool = False  # allow full unpickling of a checkpoint (runs code from the file!)
 
-    # Windows. The seed's defaults: 128 / 32 / 30.
-    max_seq_length: int = 128  # tokens per window: [CLS] question [SEP] passage-piece [SEP]
-    max_query_length: int = 32  # question tokens kept (the rest is cut)
+    # Windows: [CLS] question [SEP] passage-piece [SEP].
+    max_seq_length: int | None = None  # tokens per window
+    max_query_length: int | None = None  # question tokens kept (the rest is cut)
     # doc_stride is the *step* between window starts, in passage tokens, as in BERT's run_squad.py and ratsnlp
     # (Hugging Face's pipeline calls the *overlap* "doc_stride" instead). A step larger than a window holds is
     # reduced to the window size, so no passage token is ever skipped.
-    doc_stride: int = 64
+    doc_stride: int | None = None
 
     # Span decoding.
-    max_answer_length: int = 30  # tokens
-    top_k: int = 1
-    no_answer_threshold: float | None = None  # None: always answer; else answer only if p(no answer) < threshold
-    use_boundary_rules: bool = True  # apply the model's learned particle cuts (korqa.boundaries), if it has any
+    max_answer_length: int | None = None  # tokens
+    top_k: int | None = None
+    no_answer_threshold: float | str | None = None  # "off": always answer; else withhold if p(no answer) >= it
+    use_boundary_rules: bool | None = None  # apply the model's learned particle cuts (korqa.boundaries)
 
-    # Batching: windows are padded to the longest in a batch; a batch holds at most this many tokens. Small on
-    # purpose: on 2 cores the int8 default model ran 21.6 questions/s at 768 tokens per batch, 19.6 at 1536,
-    # 15.8 at 3072 and 12.4 at 8192 (bigger batches fall out of cache); short windows still share batches.
-    max_batch_tokens: int = 768
+    # Batching: windows are padded to the longest in a batch; a batch holds at most this many tokens.
+    max_batch_tokens: int | None = None
 
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # arguments korqa has no use for
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> QAConfig:
-        """Build from keyword arguments, accepting ratsnlp's aliases and ignoring fields korqa has no use for
-        (e.g. QADeployArguments' `downstream_model_dir`) so a user's existing argument dict works as is."""
+        """Build from keyword arguments, accepting ratsnlp's aliases and keeping fields korqa has no use for
+        (e.g. QADeployArguments' `downstream_model_dir`) in `extra`, so a user's existing argument dict works."""
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
@@ -56,21 +79,84 @@ class QAConfig:
                 extra[key] = value
         return cls(**values, extra=extra)
 
+    def given(self) -> dict[str, Any]:
+        """The answering settings set here (not None)."""
+        return {name: getattr(self, name) for name in DEFAULTS if getattr(self, name) is not None}
+
+    def over(self, base: QAConfig | dict[str, Any]) -> QAConfig:
+        """These settings where set, `base`'s (a config or a model's saved settings) elsewhere."""
+        base = base.given() if isinstance(base, QAConfig) else base
+        return replace(self, **{k: v for k, v in base.items() if getattr(self, k) is None})
+
     def with_(self, **changes: Any) -> QAConfig:
+        """A copy with these fields changed (None leaves a field as it is)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-    def validate(self) -> None:
-        from korqa.errors import ConfigError
+    def resolved(self) -> QAConfig:
+        """Every answering setting filled in from DEFAULTS where not set, then validated."""
+        config = self.over(DEFAULTS)
+        config.validate()
+        return config
 
-        if self.max_seq_length < 8:
-            raise ConfigError(f"max_seq_length must be at least 8, got {self.max_seq_length}")
-        if self.max_query_length < 1:
-            raise ConfigError(f"max_query_length must be at least 1, got {self.max_query_length}")
-        if self.doc_stride < 1:
-            raise ConfigError(f"doc_stride must be at least 1, got {self.doc_stride}")
-        if self.max_answer_length < 1:
-            raise ConfigError(f"max_answer_length must be at least 1, got {self.max_answer_length}")
-        if self.top_k < 1:
-            raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
-        if self.no_answer_threshold is not None and not 0.0 <= self.no_answer_threshold <= 1.0:
-            raise ConfigError(f"no_answer_threshold must be in [0, 1], got {self.no_answer_threshold}")
+    @property
+    def withhold_threshold(self) -> float | None:
+        """no_answer_threshold as span decoding takes it: None means never withhold."""
+        return None if self.no_answer_threshold in (OFF, None) else float(self.no_answer_threshold)
+
+    def validate(self) -> None:
+        for name in ("max_seq_length", "max_query_length", "doc_stride", "max_answer_length", "top_k"):
+            _check_int(name, getattr(self, name), 8 if name == "max_seq_length" else 1)
+        if self.max_batch_tokens is not None:
+            _check_int("max_batch_tokens", self.max_batch_tokens, 1)
+        if not isinstance(self.trust_checkpoint, bool):
+            raise ConfigError(f"trust_checkpoint must be True or False, got {self.trust_checkpoint!r}")
+        if self.use_boundary_rules is not None and not isinstance(self.use_boundary_rules, bool):
+            raise ConfigError(f"use_boundary_rules must be True or False, got {self.use_boundary_rules!r}")
+        threshold = self.no_answer_threshold
+        if threshold not in (None, OFF) and (
+            isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0
+        ):
+            raise ConfigError(f"no_answer_threshold must be a number in [0, 1] or 'off', got {threshold!r}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """`korqa serve`: each field is a command-line option of the same name (`--max-queue`, ...)."""
+
+    host: str = "127.0.0.1"  # loopback: reachable from this machine only
+    port: int = 8000
+    threads: int | None = None  # compute threads; None: the cores available to this process
+    # Limits: over one, the request gets 413 naming it. Sized for KorQuAD passages (~700 characters) with room.
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_question_chars: int = 1_000
+    max_context_chars: int = 20_000  # per passage
+    max_contexts: int = 16  # passages per question
+    max_batch_items: int = 32  # questions per /v1/answer/batch call
+    max_top_k: int = 20
+    # Queue: past max_queue waiting requests, new ones get 503 + Retry-After.
+    max_queue: int = 64
+    max_wait_ms: float = 2.0  # how long the model thread waits for more requests to fill a batch
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535 or isinstance(self.port, bool):
+            raise ConfigError(f"port must be in 0-65535, got {self.port}")
+        if self.threads is not None:
+            _check_int("threads", self.threads, 1)
+        for f in fields(self):
+            if f.name.startswith("max_") and f.name != "max_wait_ms":
+                _check_int(f.name, getattr(self, f.name), 1)
+        if not 0 <= self.max_wait_ms <= 60_000:
+            raise ConfigError(f"max_wait_ms must be in 0-60000, got {self.max_wait_ms}")
+
+    def limits(self) -> dict[str, Any]:
+        """What /v1/model shows: the request limits and queue settings, not the address."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name.startswith("max_")}

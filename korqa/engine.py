@@ -2,6 +2,7 @@
 
     question + passages -> windows -> batches -> runtime (logits) -> span decoding -> answers
 
+Each step is one method the serving queue (korqa.batcher) also calls: `windows_for`, `forward`, `decode`.
 `answer_many` puts the windows of many questions into the same batches, which is what batch requests, evaluation
 and training's validation use.
 """
@@ -10,15 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from korqa.batching import make_batches
 from korqa.config import QAConfig
 from korqa.errors import InputError
 from korqa.models import LoadedModel
+from korqa.runtime import run_windows
 from korqa.spans import Answer, decode
 from korqa.windows import Window, encode_passage, encode_question, make_windows, passage_capacity
 
@@ -64,10 +66,27 @@ def as_question(question: str, contexts: str | Sequence[str]) -> Question:
     return Question(question, contexts)
 
 
+def as_questions(items: Sequence[Question | tuple[str, Any] | Mapping[str, Any]]) -> list[Question]:
+    """Questions from Question objects, (question, context(s)) pairs, or {"question", "context"|"contexts"} dicts."""
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, Question):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            if "question" not in item or ("context" in item) == ("contexts" in item):
+                raise InputError(f"item {i}: a dict needs 'question' and one of 'context' or 'contexts'")
+            out.append(as_question(item["question"], item["context"] if "context" in item else item["contexts"]))
+        elif isinstance(item, tuple | list) and len(item) == 2:
+            out.append(as_question(item[0], item[1]))
+        else:
+            raise InputError(f"item {i}: give a Question, a (question, context) pair or a dict")
+    return out
+
+
 class QAEngine:
     def __init__(self, model: LoadedModel, config: QAConfig | None = None):
-        config = config or model.config
-        config.validate()
+        """Serve `model` with its settings, or with `config`'s where set."""
+        config = (config.over(model.config) if config is not None else model.config).resolved()
         if config.max_seq_length > model.max_positions:
             log.warning(
                 "max_seq_length %d exceeds the model's %d positions; using %d",
@@ -82,12 +101,15 @@ class QAEngine:
         self.config = config
 
     @classmethod
-    def from_config(cls, config: QAConfig, model: str | None = None, threads: int | None = None) -> QAEngine:
-        """Load the model a config names, the nlpbook way or any other:
+    def from_config(
+        cls, config: QAConfig | None = None, model: str | None = None, threads: int | None = None
+    ) -> QAEngine:
+        """Load the model a config names, the nlpbook way or any other (nothing named: the default model):
 
         QAEngine.from_config(QAConfig.from_kwargs(pretrained_model_name="beomi/kcbert-base",
                              downstream_model_checkpoint_path=".../epoch=0.ckpt", max_seq_length=128))
         """
+        config = config or QAConfig()
         from korqa.models import load_model
 
         checkpoint = config.downstream_model_checkpoint_path
@@ -112,15 +134,9 @@ class QAEngine:
             )
         return windows
 
-    def logits(self, windows: Sequence[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def forward(self, windows: Sequence[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Start/end logits for each window, in the order given, computed in padded batches."""
-        starts: list[np.ndarray] = [np.empty(0)] * len(windows)
-        ends: list[np.ndarray] = [np.empty(0)] * len(windows)
-        for batch in make_batches(windows, self.config.max_batch_tokens, self.model.tokenizer.pad_id):
-            s, e = self.model.runtime.forward(batch)
-            for row, index in enumerate(batch.members):
-                starts[index], ends[index] = s[row], e[row]
-        return starts, ends
+        return run_windows(self.model.runtime, windows, self.model.tokenizer.pad_id, self.config.max_batch_tokens)
 
     def answer(
         self,
@@ -133,15 +149,18 @@ class QAEngine:
 
     def answer_many(
         self,
-        questions: Sequence[Question],
+        questions: Sequence[Question | tuple[str, Any] | Mapping[str, Any]],
         top_k: int | None = None,
         max_answer_length: int | None = None,
     ) -> list[QAResult]:
+        """Many questions at once (their windows share batches): Question objects, (question, context) pairs or
+        {"question", "context" | "contexts"} dicts."""
+        questions = as_questions(questions)
         t0 = time.perf_counter()
         per_question = [self.windows_for(q) for q in questions]
         flat = [w for ws in per_question for w in ws]
         t1 = time.perf_counter()
-        starts, ends = self.logits(flat)
+        starts, ends = self.forward(flat)
         t2 = time.perf_counter()
         results = []
         offset = 0
@@ -168,10 +187,11 @@ class QAEngine:
     ) -> QAResult:
         """Answers of one question from its windows' logits."""
         cfg = self.config
-        top_k = top_k or cfg.top_k
-        max_answer_length = max_answer_length or cfg.max_answer_length
-        if top_k < 1 or max_answer_length < 1:
-            raise InputError("top_k and max_answer_length must be at least 1")
+        top_k = cfg.top_k if top_k is None else top_k
+        max_answer_length = cfg.max_answer_length if max_answer_length is None else max_answer_length
+        for name, value in (("top_k", top_k), ("max_answer_length", max_answer_length)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a whole number of at least 1, got {value!r}")
         decoded = decode(
             windows,
             starts,
@@ -179,7 +199,7 @@ class QAEngine:
             q.contexts,
             max_answer_length=max_answer_length,
             top_k=top_k,
-            no_answer_threshold=cfg.no_answer_threshold,
+            no_answer_threshold=cfg.withhold_threshold,
             boundaries=self.model.boundaries if cfg.use_boundary_rules else None,
         )
         return QAResult(decoded.answers, decoded.no_answer_score, len(windows))

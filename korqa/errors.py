@@ -27,3 +27,7 @@ class LimitError(InputError):
     def __init__(self, message: str, limit: str):
         super().__init__(message)
         self.limit = limit
+
+
+class DataError(KorqaError):
+    """A data file (SQuAD/KorQuAD JSON, a passage file, a predictions file) cannot be read as what it should be."""

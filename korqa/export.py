@@ -16,7 +16,6 @@ the fp32 function unchanged and cut the int8-vs-fp32 KL of answer distributions 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
@@ -174,8 +173,7 @@ def smooth_activations(model, windows, pad_id: int, alpha: float = 0.8) -> dict:
     0.8 0.0008, 0.9 0.0013, 1.0 0.0033)."""
     import torch
 
-    from korqa.batching import make_batches
-    from korqa.runtime import TorchRuntime
+    from korqa.runtime import TorchRuntime, run_windows
 
     targets = smoothing_targets(model)
     if not targets:
@@ -189,10 +187,8 @@ def smooth_activations(model, windows, pad_id: int, alpha: float = 0.8) -> dict:
             amax[name] = torch.maximum(amax[name], x) if name in amax else x
 
         hooks.append(getattr(parent, attr).register_forward_hook(record))
-    runtime = TorchRuntime(model)
     try:
-        for batch in make_batches(windows, 4096, pad_id):
-            runtime.forward(batch)  # the hooks record; the logits are not needed
+        run_windows(TorchRuntime(model), windows, pad_id, 4096)  # the hooks record; the logits are not needed
     finally:
         for h in hooks:
             h.remove()
@@ -226,18 +222,11 @@ def quantize(src: Path, dst: Path, per_channel: bool, keep_fp32: list[str]) -> N
 
 def parity(model, onnx_path: Path, tokenizer, windows) -> float:
     """Largest |ONNX - PyTorch| over start/end logits of the given windows (real positions only)."""
-    from korqa.batching import make_batches
-    from korqa.runtime import OnnxRuntime, TorchRuntime
+    from korqa.runtime import OnnxRuntime, TorchRuntime, run_windows
 
-    ort = OnnxRuntime(str(onnx_path), threads=1)
-    reference = TorchRuntime(model)
-    worst = 0.0
-    for batch in make_batches(windows, 4096, tokenizer.pad_id):
-        start, end = ort.forward(batch)
-        torch_start, torch_end = reference.forward(batch)
-        mask = batch.attention_mask.astype(bool)
-        worst = max(worst, float(np.abs(start - torch_start)[mask].max()), float(np.abs(end - torch_end)[mask].max()))
-    return worst
+    got = run_windows(OnnxRuntime(str(onnx_path), threads=1), windows, tokenizer.pad_id, 4096)
+    want = run_windows(TorchRuntime(model), windows, tokenizer.pad_id, 4096)
+    return max(float(np.abs(a - b).max()) for g, w in zip(got, want, strict=True) for a, b in zip(g, w, strict=True))
 
 
 def export(
@@ -252,8 +241,13 @@ def export(
 ) -> ExportReport:
     """Export a LoadedModel with a PyTorch runtime into `out`. With `smooth_windows` (calibration windows), the
     feed-forward activations are smoothed first (on a copy; the loaded model is left as it is)."""
-    from korqa.models import write_settings
+    from korqa.errors import ConfigError
+    from korqa.models import ModelSettings
 
+    if loaded.runtime.name != "torch":
+        raise ConfigError(f"{loaded.name} is already an ONNX model; export a PyTorch model")
+    if not 0.0 <= smooth_alpha <= 1.0:
+        raise ConfigError(f"smooth_alpha must be in [0, 1], got {smooth_alpha}")
     started = time.perf_counter()
     reference = model = loaded.runtime.model
     smoothing = None
@@ -278,16 +272,17 @@ def export(
         else:
             shutil.copy(fused, out / "model.onnx")
     loaded.tokenizer.save(out)
-    extra = {
-        "name": loaded.name + ("-int8" if int8 else "-onnx-fp32"),
-        "max_positions": loaded.max_positions,
-        "exported_from": loaded.path,
-        "quantization": {"int8": int8, "per_channel": per_channel, "keep_fp32": keep_fp32 or []} if int8 else None,
-        "smoothing": smoothing,
-    }
-    if loaded.boundaries is not None:
-        extra["boundaries"] = loaded.boundaries.to_json()
-    write_settings(out, loaded.config, **extra)
+    ModelSettings(
+        qa=ModelSettings.window_settings(loaded.config),
+        name=loaded.name + ("-int8" if int8 else "-onnx-fp32"),
+        max_positions=loaded.max_positions,
+        boundaries=loaded.boundaries,
+        record={
+            "exported_from": loaded.path,
+            "quantization": {"int8": int8, "per_channel": per_channel, "keep_fp32": keep_fp32 or []} if int8 else None,
+            "smoothing": smoothing,
+        },
+    ).write(out)
     notice = Path(loaded.path) / "NOTICE" if Path(loaded.path).is_dir() else None
     if notice is not None and notice.exists():
         shutil.copy(notice, out / "NOTICE")
@@ -324,65 +319,11 @@ def sample(loaded, n: int = 8):
 def calibration_windows(loaded, data: str, questions: int = 200, seed: int = 0):
     """Windows of `questions` questions drawn from a SQuAD/KorQuAD file (the training data, not the evaluation
     data), built exactly as serving builds them."""
+    from korqa.data import read_squad
     from korqa.engine import QAEngine, as_question
-    from korqa.evaluate import read_squad
 
     items = read_squad(data)
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(items), size=min(questions, len(items)), replace=False)
     engine = QAEngine(loaded)
     return [w for i in sorted(picked) for w in engine.windows_for(as_question(items[i].question, items[i].context))]
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from korqa.cli import config_from
-    from korqa.errors import ConfigError
-    from korqa.models import load_model
-
-    loaded = load_model(
-        args.model,
-        pretrained=args.pretrained,
-        checkpoint=args.checkpoint,
-        trust_checkpoint=args.trust_checkpoint,
-        config=config_from(args),
-    )
-    if loaded.runtime.name != "torch":
-        raise ConfigError(f"{loaded.name} is already an ONNX model; export a PyTorch model")
-    if not 0.0 <= args.smooth_alpha <= 1.0:
-        raise ConfigError(f"--smooth-alpha must be in [0, 1], got {args.smooth_alpha}")
-    report = export(
-        loaded,
-        args.out,
-        int8=args.int8,
-        per_channel=args.per_channel,
-        keep_fp32=args.keep_fp32,
-        sample_windows=sample(loaded),
-        smooth_windows=calibration_windows(loaded, args.smooth_data) if args.smooth_data else None,
-        smooth_alpha=args.smooth_alpha,
-    )
-    print(json.dumps(report.__dict__, ensure_ascii=False))
-    return 0
-
-
-def register(sub) -> None:
-    from korqa.cli import add_model_options
-
-    p = sub.add_parser("export", help="export a model to ONNX (optionally int8) for torch-free serving")
-    p.add_argument("--out", required=True, help="output directory (model.onnx, tokenizer.json, korqa.json)")
-    p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation of the weights")
-    p.add_argument("--per-channel", action="store_true", help="int8 scales per output channel")
-    p.add_argument(
-        "--keep-fp32",
-        nargs="*",
-        default=None,
-        help="node-name substrings left in fp32 when quantising (e.g. qa_outputs for the QA head)",
-    )
-    p.add_argument(
-        "--smooth-data",
-        metavar="FILE",
-        help="SQuAD/KorQuAD JSON (training data) to calibrate activation smoothing before int8: same fp32 function, "
-        "closer int8 answers",
-    )
-    p.add_argument("--smooth-alpha", type=float, default=0.8, help="share of activation range moved into weights")
-    add_model_options(p)
-    p.set_defaults(func=cmd_export)

@@ -8,11 +8,12 @@ oversubscribing 2 cores was measured 2-4x slower.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
 
-from korqa.batching import Batch
+from korqa.batching import Batch, collate, plan_batches
 
 
 def available_cores() -> int:
@@ -36,6 +37,28 @@ def _cgroup_cpu_quota() -> int | None:
     return max(1, int(int(quota) / int(period)))
 
 
+def run_windows(
+    runtime: Runtime,
+    windows: Sequence,
+    pad_id: int,
+    max_batch_tokens: int,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Start/end logits of each window (anything with input_ids and token_type_ids), in the order given: sorted
+    into padded batches under the token budget, run, and put back, each cut to its window's length. The one place
+    in korqa that collates, runs and scatters -- serving, the queue, training and export all come through here."""
+    starts: list[np.ndarray] = [np.empty(0, np.float32)] * len(windows)
+    ends: list[np.ndarray] = [np.empty(0, np.float32)] * len(windows)
+    for members in plan_batches([len(w.input_ids) for w in windows], max_batch_tokens):
+        s, e = runtime.forward(collate(windows, members, pad_id))
+        for row, index in enumerate(members):
+            n = len(windows[index].input_ids)
+            starts[index], ends[index] = s[row, :n], e[row, :n]
+        if progress is not None:
+            progress(len(members))  # windows done (a progress bar's update)
+    return starts, ends
+
+
 class Runtime(Protocol):
     name: str
     uses_token_type_ids: bool
@@ -51,7 +74,8 @@ class TorchRuntime:
     def __init__(self, model, threads: int | None = None):  # model: transformers *ForQuestionAnswering
         import torch
 
-        torch.set_num_threads(threads or available_cores())
+        if threads is not None:  # torch's thread count is process-wide: set only when asked (the loaders do)
+            torch.set_num_threads(threads)
         self._torch = torch
         self.model = model.eval()
         # Wherever the model lives (CPU here; a GPU while training on one): inputs go there, logits come back.
@@ -83,6 +107,7 @@ class OnnxRuntime:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}
+        self.output_names = {o.name for o in self.session.get_outputs()}
         self.uses_token_type_ids = "token_type_ids" in self.input_names
 
     def forward(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:

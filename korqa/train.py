@@ -16,10 +16,8 @@ chapter, done carefully).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -27,20 +25,23 @@ from pathlib import Path
 
 import numpy as np
 
+from korqa.batching import pad
 from korqa.boundaries import AlignedAnswer, BoundaryRules, learn
 from korqa.config import QAConfig
+from korqa.data import QAItem, read_squad
 from korqa.errors import ConfigError, ModelLoadError
-from korqa.evaluate import QAItem, read_squad
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainConfig:
-    base: str  # HF encoder dir or hub id
-    train: str
-    out: str
-    val: str | None = None
+    """Every `korqa train` setting; each is a command-line option of the same name (`--max-seq-length`, ...)."""
+
+    base: str  # HF encoder dir or hub id (e.g. beomi/kcbert-base)
+    train: str  # training data (SQuAD/KorQuAD JSON)
+    out: str  # run directory: checkpoints/, metrics.jsonl, model/
+    val: str | None = None  # validation data: EM/F1 after every epoch
     max_seq_length: int = 384
     max_query_length: int = 64
     doc_stride: int = 256  # step between windows (see korqa.config)
@@ -57,7 +58,7 @@ class TrainConfig:
     attention_dropout: float = 0.0
     seed: int = 42
     save_steps: int = 100
-    threads: int | None = None
+    threads: int | None = None  # compute threads (default: cores available to this process)
     device: str = "auto"  # auto: a CUDA GPU if there is one, else the CPU
     # Knowledge distillation from already fine-tuned models (see the module docstring); none by default.
     teachers: tuple[str, ...] = ()
@@ -76,13 +77,14 @@ def features(tokenizer, items: list[QAItem], cfg: QAConfig) -> list[dict]:
         if passage is None:
             passage = passages[item.context] = encode_passage(tokenizer, item.context)
         q_ids = encode_question(tokenizer, item.question, cfg.max_query_length)
-        start = item.answer_starts[0]
-        end = start + len(item.answers[0])
-        if item.context[start:end] != item.answers[0]:
-            log.warning("question %s: answer_start does not point at the answer text; skipped", item.id)
-            continue
+        if item.answers:
+            start = item.answer_starts[0]
+            end = start + len(item.answers[0])
+            if item.context[start:end] != item.answers[0]:
+                log.warning("question %s: answer_start does not point at the answer text; skipped", item.id)
+                continue
         for w in make_windows(tokenizer.layout, q_ids, passage, cfg.max_seq_length, cfg.doc_stride):
-            s, e = label_window(w, start, end)
+            s, e = label_window(w, start, end) if item.answers else (0, 0)  # unanswerable: the first token
             out.append(
                 {
                     "input_ids": w.input_ids,
@@ -103,17 +105,10 @@ class Collator:
     def __call__(self, rows: list[dict]) -> dict:
         import torch
 
-        length = max(len(r["input_ids"]) for r in rows)
-        ids = np.full((len(rows), length), self.pad_id, dtype=np.int64)
-        types = np.zeros_like(ids)
-        mask = np.zeros_like(ids)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n], types[i, :n], mask[i, :n] = r["input_ids"], r["token_type_ids"], 1
         return {
-            "input_ids": torch.from_numpy(ids),
-            "token_type_ids": torch.from_numpy(types),
-            "attention_mask": torch.from_numpy(mask),
+            "input_ids": torch.from_numpy(pad([r["input_ids"] for r in rows], self.pad_id)),
+            "token_type_ids": torch.from_numpy(pad([r["token_type_ids"] for r in rows], 0)),
+            "attention_mask": torch.from_numpy(pad([np.ones(len(r["input_ids"]), np.int64) for r in rows], 0)),
             "start_positions": torch.tensor([r["start_positions"] for r in rows]),
             "end_positions": torch.tensor([r["end_positions"] for r in rows]),
         }
@@ -126,12 +121,8 @@ class DistillCollator(Collator):
         import torch
 
         batch = super().__call__(rows)
-        length = batch["input_ids"].shape[1]
         for key in ("teacher_start", "teacher_end"):
-            values = np.zeros((len(rows), length), dtype=np.float32)
-            for i, r in enumerate(rows):
-                values[i, : len(r[key])] = r[key]
-            batch[key] = torch.from_numpy(values)
+            batch[key] = torch.from_numpy(pad([r[key] for r in rows], 0.0, np.float32))
         return batch
 
 
@@ -149,17 +140,20 @@ def distill_loss(student, teacher, mask, temperature: float):
 def add_teacher_logits(teacher_dirs, tokenizer, rows: list[dict], device: str, batch_size: int = 32) -> None:
     """Each row gets the teachers' mean start and end logits over its tokens ("teacher_start", "teacher_end").
     A teacher named twice counts twice (weighs double) and is run once."""
+    from types import SimpleNamespace
+
     import torch
     from tqdm import tqdm
     from transformers import AutoModelForQuestionAnswering
 
     from korqa.models.hf import ensure_tokenizer
+    from korqa.runtime import TorchRuntime, run_windows
 
     for r in rows:
         r["teacher_start"] = np.zeros(len(r["input_ids"]), dtype=np.float32)
         r["teacher_end"] = np.zeros(len(r["input_ids"]), dtype=np.float32)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]["input_ids"]))  # little padding per batch
-    collate = Collator(tokenizer.pad_id)
+    windows = [SimpleNamespace(input_ids=r["input_ids"], token_type_ids=r["token_type_ids"]) for r in rows]
+    budget = batch_size * max(len(w.input_ids) for w in windows)
     counts = Counter(str(d) for d in teacher_dirs)
     for teacher_dir, count in counts.items():
         weight = count / len(teacher_dirs)
@@ -167,17 +161,11 @@ def add_teacher_logits(teacher_dirs, tokenizer, rows: list[dict], device: str, b
         if ensure_tokenizer(Path(teacher_dir)).backend.get_vocab() != tokenizer.backend.get_vocab():
             raise ModelLoadError(f"teacher {teacher_dir} has a different vocabulary than the base model")
         teacher = AutoModelForQuestionAnswering.from_pretrained(str(teacher_dir)).to(device).eval()
-        for i in tqdm(range(0, len(order), batch_size), desc=f"teacher {Path(teacher_dir).name}", unit="batch"):
-            members = order[i : i + batch_size]
-            batch = collate([rows[j] for j in members])
-            inputs = {k: batch[k].to(device) for k in ("input_ids", "token_type_ids", "attention_mask")}
-            with torch.inference_mode():
-                out = teacher(**inputs)
-            starts, ends = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
-            for row, j in enumerate(members):
-                n = len(rows[j]["input_ids"])
-                rows[j]["teacher_start"] += starts[row, :n] * weight
-                rows[j]["teacher_end"] += ends[row, :n] * weight
+        with tqdm(total=len(windows), desc=f"teacher {Path(teacher_dir).name}", unit="window") as bar:
+            starts, ends = run_windows(TorchRuntime(teacher), windows, tokenizer.pad_id, budget, bar.update)
+        for r, start, end in zip(rows, starts, ends, strict=True):
+            r["teacher_start"] += start * weight
+            r["teacher_end"] += end * weight
         del teacher
         if device != "cpu":
             torch.cuda.empty_cache()
@@ -204,19 +192,30 @@ def learn_boundaries(tokenizer, items: list[QAItem]) -> BoundaryRules:
     return learn(aligned)
 
 
-def save_model(model, tokenizer, qa_config: QAConfig, out: Path, **extra) -> None:
-    from korqa.models import write_settings
+def save_model(model, tokenizer, qa_config: QAConfig, out: Path, name: str, boundaries: BoundaryRules) -> None:
+    from korqa.models import ModelSettings
 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save(out)
-    write_settings(out, qa_config, **extra)
+    ModelSettings(qa=ModelSettings.window_settings(qa_config), name=name, boundaries=boundaries).write(out)
+
+
+def relearn_boundaries(model_dir: str | Path, train_path: str | Path) -> tuple[BoundaryRules, Path]:
+    """Learn boundary rules from training data into an existing model directory's korqa.json."""
+    from korqa.models import ModelSettings
+    from korqa.tokenizer import load_tokenizer
+
+    rules = learn_boundaries(load_tokenizer(model_dir), read_squad(train_path))
+    settings = ModelSettings.read(model_dir)
+    settings.boundaries = rules
+    return rules, settings.write(model_dir)
 
 
 def score_model(model, tokenizer, qa_config: QAConfig, items: list[QAItem], max_positions: int) -> dict:
     """EM/F1 of the model as it is now, through the serving engine."""
     from korqa.engine import QAEngine, as_question
-    from korqa.evaluate import score
+    from korqa.metric import score
     from korqa.models import LoadedModel
     from korqa.runtime import TorchRuntime
 
@@ -248,6 +247,7 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     if tc.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA GPU is visible to this process (use --device auto or cpu)")
     use_cuda = tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())
+    tc.teachers = tuple(tc.teachers)
     if tc.teachers and not (0.0 <= tc.distill_alpha <= 1.0 and tc.distill_temperature > 0):
         raise ConfigError("--distill-alpha must be in [0, 1] and --distill-temperature above 0")
     base = Path(tc.base) if Path(tc.base).is_dir() else download(tc.base)
@@ -336,9 +336,7 @@ def train(tc: TrainConfig, resume: bool = False) -> Path:
     trainer.train(resume_from_checkpoint=True if (resume and has_checkpoint) else None)
     final = out / "model"
     rules = learn_boundaries(tokenizer, items)
-    save_model(
-        trainer.model, tokenizer, qa_config, final, name=f"korqa-{Path(tc.base).name}", boundaries=rules.to_json()
-    )
+    save_model(trainer.model, tokenizer, qa_config, final, name=f"korqa-{Path(tc.base).name}", boundaries=rules)
     log.info("saved %s", final)
     return final
 
@@ -369,88 +367,3 @@ def average_models(sources: list[str], out: str | Path) -> Path:
             shutil.copy(f, out / f.name)
     save_file({k: v.contiguous() for k, v in mean.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
     return out
-
-
-def register(sub) -> None:
-    p = sub.add_parser("train", help="fine-tune an encoder for extractive QA on SQuAD/KorQuAD-format data")
-    p.add_argument("--base", required=True, help="encoder: Hugging Face dir or hub id (e.g. beomi/kcbert-base)")
-    p.add_argument("--train", required=True, help="training data (SQuAD/KorQuAD JSON)")
-    p.add_argument("--val", help="validation data: EM/F1 after every epoch")
-    p.add_argument("--out", required=True, help="run directory: checkpoints/, metrics.jsonl, model/")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    defaults = TrainConfig(base="", train="", out="")
-    for name in (
-        "max_seq_length",
-        "max_query_length",
-        "doc_stride",
-        "max_answer_length",
-        "epochs",
-        "batch_size",
-        "grad_accum",
-        "lr",
-        "warmup_ratio",
-        "weight_decay",
-        "seed",
-        "save_steps",
-        "threads",
-        "attention_dropout",
-        "distill_alpha",
-        "distill_temperature",
-    ):
-        value = getattr(defaults, name)
-        p.add_argument("--" + name.replace("_", "-"), type=type(value) if value is not None else int, default=value)
-    p.add_argument("--train-embeddings", action="store_true", help="also train the word embeddings (frozen by default)")
-    p.add_argument(
-        "--teachers",
-        nargs="+",
-        default=(),
-        metavar="DIR",
-        help="fine-tuned QA models (same tokenizer) to distil from: the model also learns their mean logits",
-    )
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: a CUDA GPU if present")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser(
-        "learn-boundaries", help="learn character-level answer boundary rules from training data into a model dir"
-    )
-    p.add_argument("--model", required=True, help="model directory (its tokenizer decides the token boundaries)")
-    p.add_argument("--train", required=True, help="training data (SQuAD/KorQuAD JSON); never the evaluation data")
-    p.set_defaults(func=cmd_learn_boundaries)
-
-    p = sub.add_parser("average", help="average the weights of fine-tuned models of one base (a model soup)")
-    p.add_argument("models", nargs="+", help="model directories with model.safetensors (settings from the first)")
-    p.add_argument("--out", required=True, help="directory for the averaged model")
-    p.set_defaults(func=cmd_average)
-
-
-def cmd_learn_boundaries(args: argparse.Namespace) -> int:
-    from korqa.models import SETTINGS_FILE
-    from korqa.tokenizer import load_tokenizer
-
-    model_dir = Path(args.model)
-    rules = learn_boundaries(load_tokenizer(model_dir), read_squad(args.train))
-    settings_path = model_dir / SETTINGS_FILE
-    settings = json.loads(settings_path.read_text(encoding="utf-8")) if settings_path.exists() else {}
-    settings["boundaries"] = rules.to_json()
-    settings_path.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(
-        f"{len(rules.suffixes)} suffix, {len(rules.prefixes)} prefix and {len(rules.tokens)} token rules"
-        f" -> {settings_path}"
-    )
-    return 0
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    names = set(TrainConfig.__dataclass_fields__)
-    tc = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    tc.freeze_embeddings = not args.train_embeddings
-    tc.teachers = tuple(args.teachers)
-    final = train(tc, resume=args.resume)
-    print(final, file=sys.stdout)
-    return 0
-
-
-def cmd_average(args: argparse.Namespace) -> int:
-    out = average_models(args.models, args.out)
-    print(f"mean of {len(args.models)} models -> {out}")
-    return 0

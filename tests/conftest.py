@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from korqa.engine import QAEngine
-from korqa.models import load_model, tiny
+from korqa.models import load_model
+from tests.support import tiny
 
 
 @pytest.fixture(scope="session")

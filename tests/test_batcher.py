@@ -9,9 +9,10 @@ import pytest
 
 from korqa.batcher import Batcher, QueueFull
 from korqa.batching import plan_batches
+from korqa.config import QAConfig
 from korqa.engine import QAEngine, Question
 from korqa.metrics import serving_registry
-from korqa.models import tiny
+from tests.support import tiny
 
 
 class RecordingRuntime:
@@ -40,14 +41,14 @@ def questions(n, seed=0, before=(0, 120)):
     return exs, [Question(ex.question, (ex.context,)) for ex in exs]
 
 
-def engine_with(tiny_model, runtime):
-    return QAEngine(replace(tiny_model, runtime=runtime))
+def engine_with(tiny_model, runtime, max_batch_tokens=None):
+    return QAEngine(replace(tiny_model, runtime=runtime), QAConfig(max_batch_tokens=max_batch_tokens))
 
 
 def test_concurrent_requests_share_batches_and_get_their_own_answers(tiny_model):
     gate = threading.Event()
     runtime = RecordingRuntime(tiny_model.runtime, gate)
-    batcher = Batcher(engine_with(tiny_model, runtime), max_batch_tokens=4096, max_wait_ms=1)
+    batcher = Batcher(engine_with(tiny_model, runtime, 4096), max_wait_ms=1)
     exs, qs = questions(12)
     futures = [batcher.submit([q]) for q in qs]  # the first batch is held until all are queued
     gate.set()
@@ -61,7 +62,7 @@ def test_concurrent_requests_share_batches_and_get_their_own_answers(tiny_model)
 
 def test_batches_respect_the_token_budget(tiny_model):
     runtime = RecordingRuntime(tiny_model.runtime)
-    batcher = Batcher(engine_with(tiny_model, runtime), max_batch_tokens=300, max_wait_ms=5)
+    batcher = Batcher(engine_with(tiny_model, runtime, 300), max_wait_ms=5)
     _, qs = questions(10, seed=1)
     for fut in [batcher.submit([q]) for q in qs]:
         fut.result(timeout=30)
@@ -70,7 +71,7 @@ def test_batches_respect_the_token_budget(tiny_model):
 
 
 def test_results_match_the_engine_run_directly(tiny_model, engine):
-    batcher = Batcher(engine, max_batch_tokens=2048)
+    batcher = Batcher(QAEngine(tiny_model, QAConfig(max_batch_tokens=2048)))
     _, qs = questions(6, seed=2)
     direct = engine.answer_many(qs, top_k=3)
     queued = batcher.submit(qs, top_k=3).result(timeout=30)
@@ -85,8 +86,8 @@ def test_waiting_requests_are_sorted_together_so_short_windows_are_not_padded_to
     (the offline engine's plan), not in arrival order, which would pair every long window with a short one."""
     gate = threading.Event()
     runtime = RecordingRuntime(tiny_model.runtime, gate)
-    engine = engine_with(tiny_model, runtime)
-    batcher = Batcher(engine, max_batch_tokens=400, max_wait_ms=0)
+    engine = engine_with(tiny_model, runtime, 400)
+    batcher = Batcher(engine, max_wait_ms=0)
     rng = random.Random(7)
     exs = [tiny.make_example(rng, 150 if i % 2 else 0, 0, True) for i in range(9)]
     qs = [Question(ex.question, (ex.context,)) for ex in exs]
@@ -107,7 +108,7 @@ def test_a_request_whose_client_left_is_dropped_before_compute(tiny_model):
     gate = threading.Event()
     runtime = RecordingRuntime(tiny_model.runtime, gate)
     metrics = serving_registry()
-    batcher = Batcher(engine_with(tiny_model, runtime), max_batch_tokens=64, max_wait_ms=0, metrics=metrics)
+    batcher = Batcher(engine_with(tiny_model, runtime, 64), max_wait_ms=0, metrics=metrics)
     _, (first, second) = questions(2, seed=3, before=(5, 10))
     kept = batcher.submit([first])
     assert runtime.started.wait(10)  # the model thread is busy with `first`
@@ -151,7 +152,9 @@ def test_a_failing_batch_fails_its_requests_and_the_batcher_keeps_serving(tiny_m
 
 def test_metrics_record_batches_and_stages(tiny_model, engine):
     metrics = serving_registry()
-    batcher = Batcher(engine, max_batch_tokens=8192, metrics=metrics)  # room for all windows in one batch
+    batcher = Batcher(
+        QAEngine(tiny_model, QAConfig(max_batch_tokens=8192)), metrics=metrics
+    )  # room for all windows in one batch
     _, qs = questions(3, seed=6)
     batcher.submit(qs).result(timeout=30)
     text = metrics.render()

@@ -80,7 +80,7 @@ def test_the_decoder_applies_rules_inside_the_last_token():
 
 
 def test_rules_are_learned_from_real_token_offsets(tmp_path):
-    from korqa.evaluate import QAItem
+    from korqa.data import QAItem
     from korqa.tokenizer import load_tokenizer
     from korqa.train import learn_boundaries
 

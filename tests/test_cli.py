@@ -6,7 +6,7 @@ import random
 import pytest
 
 from korqa.cli import main
-from korqa.models import tiny
+from tests.support import tiny
 
 
 def squad_file(path, n=12, seed=0):

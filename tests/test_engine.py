@@ -7,7 +7,7 @@ import pytest
 from korqa.config import QAConfig
 from korqa.engine import QAEngine, Question
 from korqa.errors import ConfigError, InputError
-from korqa.models import tiny
+from tests.support import tiny
 
 
 def example(seed, before, after, distractors=True):

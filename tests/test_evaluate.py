@@ -5,7 +5,8 @@ import json
 import pytest
 
 from korqa.cli import main
-from korqa.evaluate import exact_match_score, f1_score, normalize_answer, read_squad, score
+from korqa.data import read_squad
+from korqa.metric import exact_match_score, f1_score, normalize_answer, score
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ import pytest
 
 from korqa.engine import QAEngine, Question
 from korqa.export import export, sample
-from korqa.models import load_model, tiny
+from korqa.models import load_model
+from tests.support import tiny
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +167,7 @@ def test_smoothing_brings_int8_closer_to_fp32_when_one_channel_is_an_outlier(tin
     import numpy as np
     import torch
 
-    from korqa.batching import make_batches
-    from korqa.runtime import OnnxRuntime, TorchRuntime
+    from korqa.runtime import OnnxRuntime, TorchRuntime, run_windows
 
     outlier = dataclasses.replace(tiny_model, runtime=TorchRuntime(copy.deepcopy(tiny_model.runtime.model)))
     with torch.no_grad():
@@ -181,12 +181,8 @@ def test_smoothing_brings_int8_closer_to_fp32_when_one_channel_is_an_outlier(tin
 
     def logits(name):
         runtime = OnnxRuntime(str(tmp_path / name / "model.onnx"), threads=1)
-        out = []
-        for batch in make_batches(test_windows, 4096, tiny_model.tokenizer.pad_id):
-            start, end = runtime.forward(batch)
-            mask = batch.attention_mask.astype(bool)
-            out += [start[mask], end[mask]]
-        return np.concatenate(out)
+        starts, ends = run_windows(runtime, test_windows, tiny_model.tokenizer.pad_id, 4096)
+        return np.concatenate([*starts, *ends])
 
     reference = logits("fp32")
     plain_error = np.abs(logits("plain") - reference).mean()
@@ -195,29 +191,25 @@ def test_smoothing_brings_int8_closer_to_fp32_when_one_channel_is_an_outlier(tin
 
 
 def test_an_onnx_export_rebuilds_into_the_pytorch_model_it_came_from(tiny_model, tiny_model_dir, engine, tmp_path):
-    """scripts/onnx_to_hf.py: fp32 export -> the same function; smoothed int8 -> the same up to weight rounding."""
+    """recipes/onnx_to_hf.py: fp32 export -> the same function; smoothed int8 -> the same up to weight rounding."""
     import numpy as np
 
-    from korqa.batching import make_batches
+    from korqa.runtime import run_windows
 
     calibration = windows_of(engine, examples(n=20, seed=11))
     export(tiny_model, tmp_path / "fp32")
     export(tiny_model, tmp_path / "int8", int8=True, per_channel=True, smooth_windows=calibration)
     for name in ("fp32", "int8"):
         subprocess.run(
-            [sys.executable, "scripts/onnx_to_hf.py", "--onnx", str(tmp_path / name), "--base", str(tiny_model_dir)]
+            [sys.executable, "recipes/onnx_to_hf.py", "--onnx", str(tmp_path / name), "--base", str(tiny_model_dir)]
             + ["--out", str(tmp_path / f"{name}-hf")],
             check=True,
         )
     test_windows = windows_of(engine, examples(n=20, seed=12))
 
     def logits(loaded):
-        out = []
-        for batch in make_batches(test_windows, 4096, tiny_model.tokenizer.pad_id):
-            start, end = loaded.runtime.forward(batch)
-            mask = batch.attention_mask.astype(bool)
-            out += [start[mask], end[mask]]
-        return np.concatenate(out)
+        starts, ends = run_windows(loaded.runtime, test_windows, tiny_model.tokenizer.pad_id, 4096)
+        return np.concatenate([*starts, *ends])
 
     reference = logits(tiny_model)
     assert np.abs(logits(load_model(str(tmp_path / "fp32-hf"))) - reference).max() < 1e-4

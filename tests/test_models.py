@@ -12,8 +12,9 @@ from transformers import BertForQuestionAnswering
 from korqa.config import QAConfig
 from korqa.engine import QAEngine
 from korqa.errors import ModelLoadError, UnsafeCheckpointError
-from korqa.models import default, load_model, resolve, tiny
+from korqa.models import load_model, resolve
 from korqa.models.nlpbook import strip_prefix
+from tests.support import tiny
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +135,7 @@ def test_a_hub_id_that_cannot_be_fetched_is_a_clear_error(monkeypatch, tmp_path)
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(ModelLoadError, match="could not get 'beomi/kcbert-base'"):
         load_model("beomi/kcbert-base")
+    (tmp_path / "epoch=0.ckpt").write_bytes(b"")  # the checkpoint exists; the pretrained config cannot be fetched
     with pytest.raises(ModelLoadError, match="could not get 'beomi/kcbert-base'"):
         load_model(pretrained="beomi/kcbert-base", checkpoint=str(tmp_path / "epoch=0.ckpt"))
 
@@ -166,15 +168,17 @@ def test_config_accepts_the_nlpbook_deploy_argument_names():
     )
     assert config.downstream_model_checkpoint_path == "/gdrive/epoch=0.ckpt"
     assert (config.max_seq_length, config.max_query_length, config.max_answer_length) == (128, 32, 30)
-    assert QAConfig().max_seq_length == 128 and QAConfig().max_answer_length == 30
+    resolved = QAConfig().resolved()
+    assert (resolved.max_seq_length, resolved.max_query_length, resolved.doc_stride) == (128, 32, 64)
+    assert resolved.max_answer_length == 30
 
 
-def test_without_an_embedded_model_the_default_is_the_tiny_model(monkeypatch, tmp_path):
-    monkeypatch.setattr(default, "EMBEDDED", tmp_path / "absent")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    model = load_model()
-    assert (model.source, model.name) == ("default", "korqa-tiny-synthetic")
-    assert (tmp_path / "cache" / "korqa" / "tiny-v1" / "model.safetensors").exists()
+def test_without_an_embedded_model_the_default_is_a_clear_error(monkeypatch, tmp_path):
+    import korqa.models
+
+    monkeypatch.setattr(korqa.models, "EMBEDDED", tmp_path / "absent")
+    with pytest.raises(ModelLoadError, match="no embedded default model"):
+        load_model()
 
 
 def test_engine_from_nlpbook_deploy_arguments(pretrained_dir, state_dict, tmp_path):

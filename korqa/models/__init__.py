@@ -1,51 +1,67 @@
 """Where a model comes from. One entry point, `load_model`, for every source:
 
-- nothing given            -> the embedded default model (korqa/default_model), see default.py
+- nothing given               -> the embedded default model (korqa/default_model)
 - a directory with model.onnx -> ONNX Runtime, no torch (onnx.py)
 - a directory with config.json or a hub id -> Hugging Face *ForQuestionAnswering (hf.py)
 - `checkpoint=` a Lightning .ckpt + `pretrained=` name/dir -> the nlpbook / ratsnlp way (nlpbook.py)
 
-A model directory may hold `korqa.json` with the QA settings it was trained or exported with (max_seq_length,
-doc_stride, ...); they become the defaults of the engine that serves it.
+Each source gives a tokenizer, a runtime and the longest window its positions allow; `load_model` adds the
+model's saved settings (korqa.json, read once here, see saved.py) under what the caller set.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from korqa.boundaries import BoundaryRules
 from korqa.config import QAConfig
 from korqa.errors import ModelLoadError
+from korqa.models.saved import SETTINGS_FILE, ModelSettings
 from korqa.runtime import Runtime
 from korqa.tokenizer import QATokenizer
 
+__all__ = ["SETTINGS_FILE", "LoadedModel", "ModelSettings", "Source", "load_model", "resolve"]
+
 log = logging.getLogger(__name__)
 
-SETTINGS_FILE = "korqa.json"
+EMBEDDED = Path(__file__).resolve().parent.parent / "default_model"
+# owner/name (or a bare name) as the Hugging Face Hub spells repositories; anything else is meant as a path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".safetensors")
+
+
+@dataclass
+class Source:
+    """What one source gives: the rest of a LoadedModel comes from korqa.json and the caller."""
+
+    tokenizer: QATokenizer
+    runtime: Runtime
+    max_positions: int | None  # None: the source cannot tell (ONNX files); korqa.json's, else 512
 
 
 @dataclass
 class LoadedModel:
     tokenizer: QATokenizer
     runtime: Runtime
-    config: QAConfig  # the settings this model is served with by default
+    config: QAConfig  # resolved: the caller's settings over the model's saved ones over DEFAULTS
     name: str
     source: str  # default | onnx | huggingface | hub | nlpbook
     path: str
     max_positions: int  # longest window the model's position embeddings allow
     load_seconds: float = 0.0
     boundaries: BoundaryRules | None = None  # learned character-level answer boundaries (korqa.json)
+    settings: ModelSettings | None = None  # the korqa.json it came with
 
     def describe(self) -> dict[str, Any]:
+        """What the model is, without where it lives on disk (that is for the operator's logs, not the API)."""
         return {
             "name": self.name,
             "source": self.source,
-            "path": self.path,
             "runtime": self.runtime.name,
             "max_positions": self.max_positions,
             "vocab_size": self.tokenizer.vocab_size,
@@ -57,50 +73,40 @@ class LoadedModel:
         }
 
 
-def read_saved(model_dir: Path) -> dict[str, Any]:
-    """Everything in the model's korqa.json (settings, name, boundary rules, export details)."""
-    path = model_dir / SETTINGS_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def read_settings(model_dir: Path) -> dict[str, Any]:
-    """The QAConfig fields saved with the model."""
-    known = {f.name for f in fields(QAConfig)}
-    return {k: v for k, v in read_saved(model_dir).items() if k in known}
-
-
-def read_boundaries(model_dir: Path) -> BoundaryRules | None:
-    return BoundaryRules.from_json(read_saved(model_dir).get("boundaries"))
-
-
-def write_settings(model_dir: str | Path, config: QAConfig, **extra: Any) -> None:
-    keys = ("max_seq_length", "max_query_length", "max_answer_length", "doc_stride")
-    settings = {k: getattr(config, k) for k in keys} | extra
-    (Path(model_dir) / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+def _looks_like_path(target: str) -> bool:
+    return target.startswith(("/", ".", "~")) or "\\" in target or not _HUB_ID.match(target)
 
 
 def resolve(model: str | None = None, pretrained: str | None = None, checkpoint: str | None = None) -> dict:
     """What would load, and from where, without loading it (for `korqa info`)."""
-    from korqa.models import default
-
     if checkpoint:
         if not pretrained:
             raise ModelLoadError("a checkpoint needs --pretrained (the model name or dir it was fine-tuned from)")
+        if model:
+            raise ModelLoadError("give either --model or --checkpoint with --pretrained, not both")
+        if not Path(checkpoint).is_file():
+            raise ModelLoadError(f"checkpoint {checkpoint} does not exist")
+        if _looks_like_path(pretrained) and not Path(pretrained).is_dir():
+            raise ModelLoadError(f"--pretrained {pretrained}: no such directory (and not a Hugging Face Hub id)")
         return {"source": "nlpbook", "checkpoint": checkpoint, "pretrained": pretrained}
     target = model or pretrained
     if target is None:
-        return {"source": "default", "path": str(default.model_dir())}
-    path = Path(target)
+        if not (EMBEDDED / "model.onnx").is_file():
+            raise ModelLoadError(f"this installation has no embedded default model ({EMBEDDED}); pass --model")
+        return {"source": "default", "path": str(EMBEDDED)}
+    path = Path(target).expanduser()
     if path.is_dir():
         if (path / "model.onnx").exists():
             return {"source": "onnx", "path": str(path)}
         if (path / "config.json").exists():
             return {"source": "huggingface", "path": str(path)}
-        raise ModelLoadError(f"{path} holds neither model.onnx nor config.json")
-    if path.suffix in (".ckpt", ".pt", ".pth", ".bin", ".safetensors") or path.exists():
+        raise ModelLoadError(f"{path} holds neither model.onnx nor config.json: not a model directory")
+    if path.suffix in _CHECKPOINT_SUFFIXES or path.exists():
         raise ModelLoadError(
             f"{target} is a file; pass a checkpoint with --checkpoint and the model it came from with --pretrained"
         )
+    if _looks_like_path(target):
+        raise ModelLoadError(f"{target}: no such directory (and not a Hugging Face Hub id like owner/name)")
     return {"source": "hub", "id": target}
 
 
@@ -113,37 +119,51 @@ def load_model(
     config: QAConfig | None = None,
     threads: int | None = None,
 ) -> LoadedModel:
-    """Load a model from any source korqa knows. `config` fields override the model's saved settings."""
-    from korqa.models import default, hf, nlpbook, onnx
-
+    """Load a model from any source korqa knows. The settings set in `config` win over the model's saved ones."""
+    if not isinstance(trust_checkpoint, bool):  # "false" is a non-empty string: truthy, and it unpickles
+        raise ModelLoadError(f"trust_checkpoint must be True or False, got {trust_checkpoint!r}")
     started = time.perf_counter()
     where = resolve(model, pretrained, checkpoint)
-    source = where["source"]
-    log.info("loading %s model from %s", source, where.get("path") or where.get("id") or where.get("checkpoint"))
-    if source == "nlpbook":
-        loaded = nlpbook.load(pretrained, checkpoint, trust_checkpoint=trust_checkpoint, threads=threads)
-    elif source == "default":
-        loaded = default.load(threads=threads)
-    elif source == "onnx":
-        loaded = onnx.load(Path(where["path"]), threads=threads)
-    elif source == "huggingface":
-        loaded = hf.load(Path(where["path"]), threads=threads)
+    kind = where["source"]
+    log.info("loading %s model from %s", kind, where.get("path") or where.get("id") or where.get("checkpoint"))
+    if kind == "nlpbook":
+        from korqa.models import nlpbook
+
+        directory, source = nlpbook.load(pretrained, checkpoint, trust_checkpoint=trust_checkpoint, threads=threads)
+        name = f"{pretrained} + {Path(checkpoint).name}"
+    elif kind == "hub":
+        from korqa.models import hf
+
+        directory = hf.download(where["id"])
+        source, name = hf.load(directory, threads=threads), where["id"]
     else:
-        loaded = hf.load(hf.download(where["id"]), threads=threads, name=where["id"], source="hub")
-    if config is not None:
-        loaded.config = merge_config(loaded.config, config)
-    if loaded.boundaries is None and Path(loaded.path).is_dir():
-        loaded.boundaries = read_boundaries(Path(loaded.path))
+        directory = Path(where["path"])
+        source, name = _load_dir(directory, threads), None
+    saved = ModelSettings.read(directory)
+    user = config or QAConfig()
+    loaded = LoadedModel(
+        tokenizer=source.tokenizer,
+        runtime=source.runtime,
+        config=user.over(saved.qa).resolved(),
+        name=name or saved.name or directory.name,
+        source=kind,
+        path=str(checkpoint or directory),
+        max_positions=source.max_positions or saved.max_positions or 512,
+        boundaries=saved.boundaries,
+        settings=saved,
+    )
     loaded.load_seconds = time.perf_counter() - started
-    log.info("loaded %s (%s, %s) in %.2f s", loaded.name, loaded.source, loaded.runtime.name, loaded.load_seconds)
+    log.info("loaded %s (%s, %s) in %.2f s", loaded.name, kind, loaded.runtime.name, loaded.load_seconds)
     return loaded
 
 
-def merge_config(model_config: QAConfig, user: QAConfig) -> QAConfig:
-    """Fields the user set (different from QAConfig's defaults) win over the model's saved settings."""
-    base = QAConfig()
-    changed = {
-        f.name: getattr(user, f.name) for f in fields(QAConfig) if getattr(user, f.name) != getattr(base, f.name)
-    }
-    changed.pop("extra", None)
-    return model_config.with_(**changed) if changed else model_config
+def _load_dir(directory: Path, threads: int | None) -> Source:
+    if (directory / "model.onnx").exists():
+        from korqa.models import onnx
+
+        return onnx.load(directory, threads=threads)
+    if not (directory / "config.json").exists():
+        raise ModelLoadError(f"{directory} holds neither model.onnx nor config.json: not a model directory")
+    from korqa.models import hf
+
+    return hf.load(directory, threads=threads)

@@ -5,25 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from korqa.config import QAConfig
 from korqa.errors import ModelLoadError
-from korqa.models import LoadedModel, read_saved, read_settings
+from korqa.models import Source
 from korqa.runtime import OnnxRuntime
 from korqa.tokenizer import load_tokenizer
 
 
-def load(model_dir: Path, threads: int | None = None, name: str | None = None, source: str = "onnx") -> LoadedModel:
-    extra = read_saved(model_dir)
+def load(model_dir: Path, threads: int | None = None) -> Source:
     try:
         runtime = OnnxRuntime(str(model_dir / "model.onnx"), threads=threads)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"ONNX Runtime could not load {model_dir / 'model.onnx'}: {exc}") from exc
-    return LoadedModel(
-        tokenizer=load_tokenizer(model_dir),
-        runtime=runtime,
-        config=QAConfig(**read_settings(model_dir)),
-        name=name or extra.get("name") or model_dir.name,
-        source=source,
-        path=str(model_dir),
-        max_positions=int(extra.get("max_positions", 512)),
-    )
+    except Exception as exc:  # noqa: BLE001 -- a truncated or foreign file: one line, not ORT's traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"ONNX Runtime could not load {model_dir / 'model.onnx'}: {first}") from exc
+    missing = {"start_logits", "end_logits"} - set(runtime.output_names)
+    if missing or "input_ids" not in runtime.input_names:
+        raise ModelLoadError(
+            f"{model_dir / 'model.onnx'} is not a question-answering model: it needs an input_ids input and "
+            f"start_logits/end_logits outputs (has inputs {sorted(runtime.input_names)}, "
+            f"outputs {sorted(runtime.output_names)}); export one with korqa export"
+        )
+    return Source(tokenizer=load_tokenizer(model_dir), runtime=runtime, max_positions=None)

@@ -1,14 +1,21 @@
-"""The HTTP edge: FastAPI routes over a QAEngine. Validation and limits happen here; every failure is a 4xx
-JSON body `{"error": <kind>, "detail": <what is wrong>}` and the server keeps serving.
+"""The HTTP edge: FastAPI routes over a QAEngine.
+
+    create_app(engine, ServeConfig()) -> FastAPI
+
+A request is checked against the limits (`Service.check`), its questions are queued for the model thread
+(`Service.run`, korqa.batcher), and the answers are written in the route's response body. Every failure is a JSON
+body `{"error": <kind>, "detail": <what is wrong>}` with the status from one table, `ERRORS`: the client's mistakes
+are 4xx, the server's own faults 500 (logged with the request id that the body also carries).
 
 Routes: GET / (web page), POST /api (the nlpbook service's contract), POST /v1/answer, POST /v1/answer/batch,
-GET /healthz, GET /readyz, GET /v1/model, OpenAPI at /docs.
+GET /healthz, GET /readyz, GET /v1/model, GET /metrics, OpenAPI at /docs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +26,9 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from korqa import __version__
 from korqa.batcher import Batcher, QueueFull
+from korqa.config import ServeConfig
 from korqa.engine import QAEngine, QAResult, Question, as_question
 from korqa.errors import InputError, KorqaError, LimitError
 from korqa.metrics import serving_registry
@@ -30,7 +39,6 @@ from korqa.server.schemas import (
     BatchRequest,
     BatchResponse,
     BatchResult,
-    Limits,
     QuestionIn,
     SeedRequest,
     SeedResponse,
@@ -40,8 +48,86 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready."""
+
+
+# Error kind -> status: the first row whose type matches wins (subclasses before their bases).
+ERRORS: list[tuple[type[Exception], int, str]] = [
+    (LimitError, 413, "limit"),  # over a ServeConfig limit; the body names it
+    (InputError, 422, "invalid_input"),  # empty question or passage, bad Unicode, bad option
+    (QueueFull, 503, "busy"),  # too many waiting requests; Retry-After says when to come back
+    (ClientGone, 499, "client_closed"),  # nobody reads this one; it ends the request's bookkeeping
+    (KorqaError, 500, "internal"),  # any other korqa error on a request is the server's fault, not the client's
+]
+HTTP_KINDS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "limit"}
+
+
 def error(status: int, kind: str, detail: str, headers: dict | None = None, **extra) -> JSONResponse:
     return JSONResponse({"error": kind, "detail": detail, **extra}, status_code=status, headers=headers)
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or "-"
+
+
+def classify(exc: Exception) -> tuple[int, str]:
+    """Status and kind of `exc` from the table; anything not in it is a server fault (500)."""
+    return next(((status, kind) for kind_of, status, kind in ERRORS if isinstance(exc, kind_of)), (500, "internal"))
+
+
+def error_response(request: Request, exc: Exception) -> JSONResponse:
+    status, kind = classify(exc)
+    if status >= 500 and not isinstance(exc, QueueFull):
+        rid = request_id(request)
+        log.error("request %s: %s on %s: %s", rid, type(exc).__name__, request.url.path, exc, exc_info=exc)
+        return error(status, kind, "internal error; the server logged it", request_id=rid)
+    headers = {"Retry-After": "1"} if isinstance(exc, QueueFull) else None
+    detail = f"{exc}; try again shortly" if isinstance(exc, QueueFull) else str(exc)
+    extra = {"limit": exc.limit} if isinstance(exc, LimitError) else {}
+    return error(status, kind, detail, headers, **extra)
+
+
+def validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for e in exc.errors():
+        if e.get("type") == "json_invalid":
+            problems.append(f"body is not valid JSON ({e.get('ctx', {}).get('error', 'parse error')})")
+            continue
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {e.get('msg')}")
+    return error(422, "invalid_request", "; ".join(problems) or "invalid request")
+
+
+def http_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    kind = HTTP_KINDS.get(exc.status_code, "http_error")
+    return error(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+# -- middleware ----------------------------------------------------------------------------------------------------
+
+
+class RequestId:
+    """Each request gets an id: the client's X-Request-ID (if sane) or a new one; it is returned in the response
+    header and names the request in the server's error logs."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if given and len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def with_id(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        await self.app(scope, receive, with_id)
 
 
 class BodyLimit:
@@ -96,44 +182,26 @@ class CountRequests:
             self.metrics.inc("korqa_requests_total", route=route, status=str(status["code"]))
 
 
+# -- the service: limits, queueing, answers ---------------------------------------------------------------------
+
+
 async def disconnected(request: Request) -> None:
     """Returns when the client closes the connection (the body has been read, so only http.disconnect is left)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
 
 
-def _answers_out(result: QAResult) -> list[AnswerOut]:
-    return [AnswerOut(**asdict(a)) for a in result.answers]
+class Service:
+    """What every route does between parsing a body and writing one: check the limits, queue, wait."""
 
+    def __init__(self, engine: QAEngine, serve: ServeConfig, batcher: Batcher):
+        self.engine, self.serve, self.batcher = engine, serve, batcher
 
-def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
-    limits = limits or Limits()
-    metrics = serving_registry()
-    batcher = Batcher(
-        engine,
-        max_wait_ms=limits.max_wait_ms,
-        max_queue=limits.max_queue,
-        metrics=metrics,
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        yield
-        batcher.close()
-
-    app = FastAPI(
-        title="korqa",
-        summary="Extractive question answering over Korean passages",
-        version="0.1.0",
-        lifespan=lifespan,
-    )
-    app.state.batcher = batcher
-    model_name = engine.model.name
-
-    def check(q: QuestionIn | SeedRequest, passages: list[str]) -> None:
-        if len(q.question) > limits.max_question_chars:
+    def check(self, question: str, passages: list[str]) -> None:
+        limits = self.serve
+        if len(question) > limits.max_question_chars:
             raise LimitError(
-                f"question has {len(q.question)} characters, over max_question_chars ({limits.max_question_chars})",
+                f"question has {len(question)} characters, over max_question_chars ({limits.max_question_chars})",
                 "max_question_chars",
             )
         if len(passages) > limits.max_contexts:
@@ -145,13 +213,29 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
                     "max_context_chars",
                 )
 
-    def check_options(top_k: int | None) -> None:
-        if top_k is not None and top_k > limits.max_top_k:
-            raise LimitError(f"top_k {top_k} is over max_top_k ({limits.max_top_k})", "max_top_k")
+    def check_options(self, top_k: int | None) -> None:
+        if top_k is not None and top_k > self.serve.max_top_k:
+            raise LimitError(f"top_k {top_k} is over max_top_k ({self.serve.max_top_k})", "max_top_k")
 
-    async def run(request: Request, questions: list[Question], top_k=None, max_answer_length=None) -> list[QAResult]:
+    def questions(self, items: list[QuestionIn]) -> list[Question]:
+        if len(items) > self.serve.max_batch_items:
+            raise LimitError(
+                f"{len(items)} items, over max_batch_items ({self.serve.max_batch_items})", "max_batch_items"
+            )
+        if not items:
+            raise InputError("items is empty")
+        out = []
+        for i, item in enumerate(items):
+            self.check(item.question, item.passages)
+            try:
+                out.append(as_question(item.question, item.passages))
+            except InputError as exc:
+                raise InputError(f"items.{i}: {exc}") from exc
+        return out
+
+    async def run(self, request: Request, questions: list[Question], top_k=None, max_answer_length=None):
         """Queue the questions for the model; give up (and free the queue) if the client goes away."""
-        future = await asyncio.to_thread(batcher.submit, questions, top_k, max_answer_length)
+        future = await asyncio.to_thread(self.batcher.submit, questions, top_k, max_answer_length)
         waiting = asyncio.wrap_future(future)
         gone = asyncio.ensure_future(disconnected(request))
         try:  # wait for whichever comes first; no polling (16 waiting clients polling was measurable CPU)
@@ -160,49 +244,62 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
             gone.cancel()
         if waiting.done():
             return waiting.result()
-        batcher.cancel(future)
-        raise _ClientGone
+        self.batcher.cancel(future)
+        raise ClientGone("the client closed the connection before the answer was ready")
 
-    @app.exception_handler(RequestValidationError)
-    async def on_validation_error(request: Request, exc: RequestValidationError):
-        problems = []
-        for e in exc.errors():
-            if e.get("type") == "json_invalid":
-                problems.append(f"body is not valid JSON ({e.get('ctx', {}).get('error', 'parse error')})")
-                continue
-            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-            problems.append(f"{where}: {e.get('msg')}")
-        return error(422, "invalid_request", "; ".join(problems) or "invalid request")
 
-    @app.exception_handler(LimitError)
-    async def on_limit(request: Request, exc: LimitError):
-        return error(413, "limit", str(exc), limit=exc.limit)
+def answers_out(result: QAResult) -> list[AnswerOut]:
+    return [AnswerOut(**asdict(a)) for a in result.answers]
 
-    @app.exception_handler(InputError)
-    async def on_input_error(request: Request, exc: InputError):
-        return error(422, "invalid_input", str(exc))
 
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(request: Request, exc: StarletteHTTPException):
-        kind = {404: "not_found", 405: "method_not_allowed", 413: "limit"}.get(exc.status_code, "http_error")
-        return error(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
+# -- the app -------------------------------------------------------------------------------------------------------
 
-    @app.exception_handler(Exception)
-    async def on_unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s", request.url.path)
-        return error(500, "internal", "internal error; the request was logged")
 
-    @app.exception_handler(KorqaError)
-    async def on_korqa_error(request: Request, exc: KorqaError):
-        return error(422, "invalid_input", str(exc))
+def create_app(engine: QAEngine, serve: ServeConfig | None = None) -> FastAPI:
+    serve = serve or ServeConfig()
+    serve.validate()
+    metrics = serving_registry()
+    batcher = Batcher(engine, max_wait_ms=serve.max_wait_ms, max_queue=serve.max_queue, metrics=metrics)
 
-    @app.exception_handler(QueueFull)
-    async def on_busy(request: Request, exc: QueueFull):
-        return error(503, "busy", f"{exc}; try again shortly", {"Retry-After": "1"})
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        batcher.close()
 
-    @app.exception_handler(_ClientGone)
-    async def on_gone(request: Request, exc: _ClientGone):
-        return error(499, "client_closed", "the client closed the connection before the answer was ready")
+    app = FastAPI(
+        title="korqa",
+        summary="Extractive question answering over Korean passages",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    app.state.batcher = batcher
+    add_error_handlers(app)
+    add_routes(app, Service(engine, serve, batcher), metrics)
+    app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes)
+    app.add_middleware(CountRequests, metrics=metrics)
+    app.add_middleware(RequestId)
+    return app
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    async def on_error(request: Request, exc: Exception):
+        return error_response(request, exc)
+
+    async def on_validation(request: Request, exc: RequestValidationError):
+        return validation_response(request, exc)
+
+    async def on_http(request: Request, exc: StarletteHTTPException):
+        return http_response(request, exc)
+
+    for kind_of, _, _ in ERRORS:
+        app.add_exception_handler(kind_of, on_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_error)  # a bug: 500 with the request id, logged with its traceback
+
+
+def add_routes(app: FastAPI, svc: Service, metrics) -> None:
+    engine, model_name = svc.engine, svc.engine.model.name
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -225,15 +322,15 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
 
     @app.get("/v1/model")
     async def model_info():
-        return {**engine.model.describe(), "limits": asdict(limits), "load_seconds": engine.model.load_seconds}
+        return {**engine.model.describe(), "limits": svc.serve.limits(), "load_seconds": engine.model.load_seconds}
 
     @app.post("/api", response_model=SeedResponse)
     async def seed_api(body: SeedRequest, request: Request):
         """The nlpbook service's contract: empty question or context -> empty answer."""
-        check(body, [body.context])
+        svc.check(body.question, [body.context])
         if not body.question.strip() or not body.context.strip():
             return SeedResponse(question=body.question, context=body.context, answer="")
-        (result,) = await run(request, [as_question(body.question, body.context)])
+        (result,) = await svc.run(request, [as_question(body.question, body.context)])
         best = result.answers[0] if result.answers else None
         return SeedResponse(
             question=body.question,
@@ -246,11 +343,12 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
 
     @app.post("/v1/answer", response_model=AnswerResponse)
     async def answer(body: AnswerRequest, request: Request):
-        check(body, body.passages)
-        check_options(body.top_k)
-        (result,) = await run(request, [as_question(body.question, body.passages)], body.top_k, body.max_answer_length)
+        svc.check(body.question, body.passages)
+        svc.check_options(body.top_k)
+        question = as_question(body.question, body.passages)
+        (result,) = await svc.run(request, [question], body.top_k, body.max_answer_length)
         return AnswerResponse(
-            answers=_answers_out(result),
+            answers=answers_out(result),
             no_answer_score=result.no_answer_score,
             model=model_name,
             timings=result.timings,
@@ -258,31 +356,10 @@ def create_app(engine: QAEngine, limits: Limits | None = None) -> FastAPI:
 
     @app.post("/v1/answer/batch", response_model=BatchResponse)
     async def answer_batch(body: BatchRequest, request: Request):
-        if len(body.items) > limits.max_batch_items:
-            raise LimitError(
-                f"{len(body.items)} items, over max_batch_items ({limits.max_batch_items})", "max_batch_items"
-            )
-        if not body.items:
-            raise InputError("items is empty")
-        check_options(body.top_k)
-        questions = []
-        for i, item in enumerate(body.items):
-            check(item, item.passages)
-            try:
-                questions.append(as_question(item.question, item.passages))
-            except InputError as exc:
-                raise InputError(f"items.{i}: {exc}") from exc
-        results = await run(request, questions, body.top_k, body.max_answer_length)
+        svc.check_options(body.top_k)
+        results = await svc.run(request, svc.questions(body.items), body.top_k, body.max_answer_length)
         return BatchResponse(
-            results=[BatchResult(answers=_answers_out(r), no_answer_score=r.no_answer_score) for r in results],
+            results=[BatchResult(answers=answers_out(r), no_answer_score=r.no_answer_score) for r in results],
             model=model_name,
             timings=results[0].timings if results else {},
         )
-
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
-    app.add_middleware(CountRequests, metrics=metrics)
-    return app
-
-
-class _ClientGone(Exception):
-    pass

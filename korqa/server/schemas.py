@@ -1,22 +1,8 @@
-"""Request and response bodies of the HTTP API, and the limits every request is checked against."""
+"""Request and response bodies of the HTTP API (the limits they are checked against are korqa.config.ServeConfig)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 2 * 1024 * 1024
-    max_question_chars: int = 1_000
-    max_context_chars: int = 20_000  # per passage
-    max_contexts: int = 16  # passages per question
-    max_batch_items: int = 32  # questions per /v1/answer/batch call
-    max_top_k: int = 20
-    max_queue: int = 64  # requests waiting for the model before new ones get 503
-    max_wait_ms: float = 2.0  # how long the model thread waits for more requests to fill a batch
 
 
 class SeedRequest(BaseModel):

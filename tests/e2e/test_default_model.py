@@ -6,7 +6,7 @@ The passages were written for this test (they are not KorQuAD data); the model n
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server
+from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
 

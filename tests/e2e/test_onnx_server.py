@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from korqa.export import export
-from tests.e2e.conftest import Server
+from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
 

