@@ -85,15 +85,17 @@ def add_options(group, cls, names: dict[str, str], special: dict | None = None) 
     hints = typing.get_type_hints(cls)
     defaults = {f.name: f.default for f in fields(cls)}
     for name, text in names.items():
-        flag = "--" + name.replace("_", "-")
         kwargs = dict((special or {}).get(name, {}))
+        flag = kwargs.pop("flag", "--" + name.replace("_", "-"))
         kind = _value_type(hints[name])
         default = DEFAULTS.get(name) if cls is QAConfig else defaults.get(name)
         if kind is bool:
             kwargs.setdefault("action", argparse.BooleanOptionalAction)
         else:
             kwargs.setdefault("type", kind)
-        shown = f" (default: {default})" if default not in (None, "", ()) and "%(default)" not in text else ""
+        shown = ""
+        if default not in (None, "", ()):
+            shown = f" (default: the model's, else {default})" if cls is QAConfig else f" (default: {default})"
         group.add_argument(flag, default=argparse.SUPPRESS, help=text + shown, **kwargs)
 
 
@@ -114,7 +116,11 @@ QA_OPTIONS = {
 }
 QA_SPECIAL = {
     "no_answer_threshold": {"type": threshold, "metavar": "P|off"},
-    "use_boundary_rules": {"action": argparse.BooleanOptionalAction},
+    "use_boundary_rules": {
+        "action": argparse.BooleanOptionalAction,
+        "flag": "--boundary-rules",
+        "dest": "use_boundary_rules",
+    },
 }
 
 

@@ -32,8 +32,8 @@ VALUES = {
 
 
 def flag(name, value):
-    if isinstance(value, bool):
-        return [f"--{'' if value else 'no-'}{name.replace('_', '-')}"]
+    if isinstance(value, bool):  # use_boundary_rules: --boundary-rules / --no-boundary-rules
+        return [f"--{'' if value else 'no-'}{name.removeprefix('use_').replace('_', '-')}"]
     return [f"--{name.replace('_', '-')}", str(value)]
 
 
