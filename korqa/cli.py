@@ -320,7 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     net = p.add_argument_group("address")
     add_options(
-        net, ServeConfig, {"host": "address to listen on", "port": "port (0: any free one)"}, {"port": {"type": port}}
+        net,
+        ServeConfig,
+        {
+            "host": "address to listen on",
+            "port": "port (0: any free one)",
+            "allowed_hosts": "Host header names answered, others get 400 ('*': any; default: the loopback names "
+            "when bound to loopback, else any)",
+        },
+        {"port": {"type": port}, "allowed_hosts": {"type": str, "nargs": "+", "metavar": "HOST"}},
     )
     lim = p.add_argument_group("limits (over a limit: HTTP 413 naming it) and queue")
     add_options(

@@ -128,12 +128,18 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """`korqa serve`: each field is a command-line option of the same name (`--max-queue`, ...)."""
 
     host: str = "127.0.0.1"  # loopback: reachable from this machine only
     port: int = 8000
+    # Host headers answered; others get 400 (DNS rebinding). Empty: the loopback names when bound to loopback,
+    # any host otherwise.
+    allowed_hosts: tuple[str, ...] = ()
     threads: int | None = None  # compute threads; None: the cores available to this process
     # Limits: over one, the request gets 413 naming it. Sized for KorQuAD passages (~700 characters) with room.
     max_body_bytes: int = 2 * 1024 * 1024
@@ -156,6 +162,14 @@ class ServeConfig:
                 _check_int(f.name, getattr(self, f.name), 1)
         if not 0 <= self.max_wait_ms <= 60_000:
             raise ConfigError(f"max_wait_ms must be in 0-60000, got {self.max_wait_ms}")
+
+    def hosts(self) -> tuple[str, ...]:
+        """The Host names answered ("*": any)."""
+        if self.allowed_hosts:
+            return tuple(self.allowed_hosts)
+        if self.host in LOOPBACK or self.host.startswith("127."):
+            return (*LOOPBACK, self.host)
+        return ("*",)
 
     def limits(self) -> dict[str, Any]:
         """What /v1/model shows: the request limits and queue settings, not the address."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ import numpy as np
 from korqa.config import QAConfig
 from korqa.errors import InputError
 from korqa.models import LoadedModel
+from korqa.normalize import Normalized, has_visible, to_nfc
 from korqa.runtime import run_windows
 from korqa.spans import Answer, decode
 from korqa.windows import Window, encode_passage, encode_question, make_windows, passage_capacity
@@ -40,6 +43,11 @@ class Question:
     question: str
     contexts: tuple[str, ...]
 
+    @cached_property
+    def forms(self) -> tuple[Normalized, ...]:
+        """The passages as the model reads them (NFC), with maps back to the text as sent."""
+        return tuple(to_nfc(c) for c in self.contexts)
+
 
 def _check_unicode(name: str, text: str) -> None:
     """JSON can carry lone surrogates ("\\ud800") that are not text; the tokenizer cannot take them."""
@@ -59,9 +67,9 @@ def as_question(question: str, contexts: str | Sequence[str]) -> Question:
         raise InputError("every context must be a string")
     for name, text in [("question", question), *((f"context {i}", c) for i, c in enumerate(contexts))]:
         _check_unicode(name, text)
-    if not question.strip():
+    if not has_visible(question):
         raise InputError("question is empty")
-    if not contexts or not any(c.strip() for c in contexts):
+    if not contexts or not any(has_visible(c) for c in contexts):
         raise InputError("context is empty")
     return Question(question, contexts)
 
@@ -81,6 +89,15 @@ def as_questions(items: Sequence[Question | tuple[str, Any] | Mapping[str, Any]]
         else:
             raise InputError(f"item {i}: give a Question, a (question, context) pair or a dict")
     return out
+
+
+def as_sent(answer: Answer, q: Question) -> Answer:
+    """An answer found in the NFC form of its passage, with offsets and text in the passage as sent."""
+    form = q.forms[answer.context_index]
+    if form.starts is None:
+        return answer
+    start, end = form.original_span(answer.start, answer.end)
+    return replace(answer, text=q.contexts[answer.context_index][start:end], start=start, end=end)
 
 
 class QAEngine:
@@ -125,10 +142,10 @@ class QAEngine:
 
     def windows_for(self, q: Question) -> list[Window]:
         tok, cfg = self.model.tokenizer, self.config
-        question_ids = encode_question(tok, q.question, cfg.max_query_length)
+        question_ids = encode_question(tok, unicodedata.normalize("NFC", q.question), cfg.max_query_length)
         windows: list[Window] = []
-        for index, context in enumerate(q.contexts):
-            passage = encode_passage(tok, context)
+        for index, form in enumerate(q.forms):
+            passage = encode_passage(tok, form.text)
             windows += make_windows(
                 tok.layout, question_ids, passage, cfg.max_seq_length, cfg.doc_stride, context_index=index
             )
@@ -196,10 +213,10 @@ class QAEngine:
             windows,
             starts,
             ends,
-            q.contexts,
+            [form.text for form in q.forms],
             max_answer_length=max_answer_length,
             top_k=top_k,
             no_answer_threshold=cfg.withhold_threshold,
             boundaries=self.model.boundaries if cfg.use_boundary_rules else None,
         )
-        return QAResult(decoded.answers, decoded.no_answer_score, len(windows))
+        return QAResult([as_sent(a, q) for a in decoded.answers], decoded.no_answer_score, len(windows))

@@ -20,6 +20,7 @@ import numpy as np
 
 from korqa.boundaries import BoundaryRules
 from korqa.boundaries import apply as apply_boundaries
+from korqa.normalize import trim
 from korqa.windows import Window
 
 # How many candidate spans each window contributes beyond top_k: room for de-duplication across windows.
@@ -75,14 +76,6 @@ def best_spans(p_start: np.ndarray, p_end: np.ndarray, max_answer_length: int, k
     return [(int(t // width), int(t // width + t % width), float(flat[t])) for t in top]
 
 
-def _trim(context: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and context[start].isspace():
-        start += 1
-    while end > start and context[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
 def decode(
     windows: Sequence[Window],
     start_logits: Sequence[np.ndarray],
@@ -105,10 +98,10 @@ def decode(
         no_answer = min(no_answer, null)
         context = contexts[window.context_index]
         for i, j, score in best_spans(p_start, p_end, max_answer_length, top_k + _EXTRA_CANDIDATES):
-            char_start, char_end = _trim(context, int(window.offsets[i, 0]), int(window.offsets[j, 1]))
+            char_start, char_end = trim(context, int(window.offsets[i, 0]), int(window.offsets[j, 1]))
             if boundaries is not None and char_end > char_start:
                 inner = (int(window.offsets[j, 0]), int(window.offsets[i, 1]))  # last token's start, first's end
-                char_start, char_end = _trim(
+                char_start, char_end = trim(
                     context, *apply_boundaries(boundaries, context, char_start, char_end, *inner)
                 )
             if char_end <= char_start:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from korqa.engine import as_question
 from korqa.errors import InputError
+from korqa.normalize import has_visible, is_invisible
 
 HANGUL = st.characters(min_codepoint=0xAC00, max_codepoint=0xD7A3)
 ANY = st.characters(codec="utf-8")  # every code point except lone surrogates
@@ -19,7 +20,7 @@ def check(engine, question, contexts):
     try:
         q = as_question(question, contexts)
     except InputError:
-        assert not question.strip() or not any(c.strip() for c in contexts)
+        assert not has_visible(question) or not any(has_visible(c) for c in contexts)
         return
     (result,) = engine.answer_many([q], top_k=3)
     assert 0.0 <= result.no_answer_score <= 1.0
@@ -27,7 +28,7 @@ def check(engine, question, contexts):
         context = contexts[a.context_index]
         assert 0 <= a.start < a.end <= len(context)
         assert a.text == context[a.start : a.end]
-        assert a.text == a.text.strip()
+        assert a.text == a.text.strip() and not is_invisible(a.text[0]) and not is_invisible(a.text[-1])
         assert 0.0 <= a.score <= 1.0
 
 

@@ -32,6 +32,7 @@ from korqa.config import ServeConfig
 from korqa.engine import QAEngine, QAResult, Question, as_question
 from korqa.errors import InputError, KorqaError, LimitError
 from korqa.metrics import serving_registry
+from korqa.normalize import has_visible
 from korqa.server.schemas import (
     AnswerOut,
     AnswerRequest,
@@ -46,6 +47,13 @@ from korqa.server.schemas import (
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+
+
+def swagger_ui_assets() -> Path:
+    """Swagger UI 5 (reads OpenAPI 3.1) from the fastapi-offline package: /docs needs no CDN."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
 
 
 class ClientGone(Exception):
@@ -100,6 +108,9 @@ def validation_response(request: Request, exc: RequestValidationError) -> JSONRe
 
 
 def http_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":  # FastAPI's words for a
+        # body that is not UTF-8 or nests deeper than the parser goes: malformed JSON, as every other (422)
+        return error(422, "invalid_request", "body is not valid JSON (it must be UTF-8 text, not nested too deeply)")
     kind = HTTP_KINDS.get(exc.status_code, "http_error")
     return error(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
 
@@ -107,27 +118,71 @@ def http_response(request: Request, exc: StarletteHTTPException) -> JSONResponse
 # -- middleware ----------------------------------------------------------------------------------------------------
 
 
-class RequestId:
-    """Each request gets an id: the client's X-Request-ID (if sane) or a new one; it is returned in the response
-    header and names the request in the server's error logs."""
+# On every response: the page and /docs load only from this server, nothing may frame them, no MIME sniffing.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+BODY_METHODS = {"POST", "PUT", "PATCH"}
 
-    def __init__(self, app):
+
+def host_name(header: str) -> str:
+    """`example.org:8000` -> `example.org`, `[::1]:8000` -> `::1`."""
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def is_json(content_type: bytes | None) -> bool:
+    media = (content_type or b"").split(b";")[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+class Guard:
+    """Every request: an id (the client's X-Request-ID if sane, else new; returned in the response and named in
+    the server's error logs), security headers on the response, a Host allow-list (DNS rebinding), JSON bodies
+    only (415), and any unhandled error as a 500 JSON body -- so no response leaves without these headers."""
+
+    def __init__(self, app, hosts: tuple[str, ...]):
         self.app = app
+        self.hosts = None if "*" in hosts else {h.lower().strip("[]") for h in hosts}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
         rid = given if given and len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
+        started = False
 
-        async def with_id(message):
+        async def send_with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("latin-1"))]
+                started = True
+                extra = [(b"x-request-id", rid.encode("latin-1")), *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, with_id)
+        host = host_name(headers.get(b"host", b"").decode("latin-1")).lower()
+        if self.hosts is not None and host not in self.hosts:
+            detail = f"Host {host!r} is not served here (allowed: {', '.join(sorted(self.hosts))}; see --allowed-hosts)"
+            return await error(400, "bad_host", detail)(scope, receive, send_with_headers)
+        if scope["method"] in BODY_METHODS and not is_json(headers.get(b"content-type")):
+            detail = "send the body as JSON with the header Content-Type: application/json"
+            return await error(415, "unsupported_media_type", detail)(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:  # noqa: BLE001 -- a bug: 500 with the request id, logged with its traceback
+            if started:
+                raise
+            await error_response(Request(scope), exc)(scope, receive, send_with_headers)
 
 
 class BodyLimit:
@@ -271,13 +326,15 @@ def create_app(engine: QAEngine, serve: ServeConfig | None = None) -> FastAPI:
         summary="Extractive question answering over Korean passages",
         version=__version__,
         lifespan=lifespan,
+        docs_url=None,  # served below from installed assets, not a CDN
+        redoc_url=None,
     )
     app.state.batcher = batcher
     add_error_handlers(app)
     add_routes(app, Service(engine, serve, batcher), metrics)
     app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes)
-    app.add_middleware(CountRequests, metrics=metrics)
-    app.add_middleware(RequestId)
+    app.add_middleware(Guard, hosts=serve.hosts())
+    app.add_middleware(CountRequests, metrics=metrics)  # outermost: counts the guard's refusals too
     return app
 
 
@@ -295,32 +352,39 @@ def add_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind_of, on_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_error)  # a bug: 500 with the request id, logged with its traceback
+    # Anything else is a bug: Guard answers it (500 with the request id, logged with its traceback).
 
 
 def add_routes(app: FastAPI, svc: Service, metrics) -> None:
     engine, model_name = svc.engine, svc.engine.model.name
 
-    @app.get("/", include_in_schema=False)
+    get = ["GET", "HEAD"]
+
+    @app.api_route("/", methods=get, include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    @app.api_route("/docs", methods=get, include_in_schema=False)
+    async def docs():
+        return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
 
-    @app.get("/healthz")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_assets()), name="docs-assets")
+
+    @app.api_route("/healthz", methods=get)
     async def healthz():
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.api_route("/readyz", methods=get)
     async def readyz():
         # The model is loaded before the server listens, so a server that answers is ready.
         return {"ready": True, "model": model_name}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.api_route("/metrics", methods=get, response_class=PlainTextResponse)
     async def prometheus():
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/v1/model")
+    @app.api_route("/v1/model", methods=get)
     async def model_info():
         return {**engine.model.describe(), "limits": svc.serve.limits(), "load_seconds": engine.model.load_seconds}
 
@@ -328,7 +392,7 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
     async def seed_api(body: SeedRequest, request: Request):
         """The nlpbook service's contract: empty question or context -> empty answer."""
         svc.check(body.question, [body.context])
-        if not body.question.strip() or not body.context.strip():
+        if not has_visible(body.question) or not has_visible(body.context):
             return SeedResponse(question=body.question, context=body.context, answer="")
         (result,) = await svc.run(request, [as_question(body.question, body.context)])
         best = result.answers[0] if result.answers else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 
 class SeedRequest(BaseModel):
@@ -23,8 +23,9 @@ class SeedResponse(BaseModel):
 
 
 class AnswerOptions(BaseModel):
-    top_k: int | None = Field(default=None, ge=1)
-    max_answer_length: int | None = Field(default=None, ge=1, le=512)
+    # Strict: "3" and true are not numbers (pydantic would otherwise coerce them).
+    top_k: StrictInt | None = Field(default=None, ge=1)
+    max_answer_length: StrictInt | None = Field(default=None, ge=1, le=512)
 
 
 class QuestionIn(BaseModel):

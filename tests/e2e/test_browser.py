@@ -44,12 +44,26 @@ def page(browser, server):
     assert external == [], f"the page tried to reach {external}"
 
 
+def wait_until(check, timeout=30.0):
+    """Poll from Python: page.wait_for_function would evaluate a string in the page, which the CSP forbids."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def answered(page):
+    return page.inner_text("#status").endswith("ms")
+
+
 def ask(page, question, context):
     page.fill("#question", question)
     page.fill("#context", context)
     page.click("#submit")
     page.wait_for_selector("#result:not([hidden])")
-    page.wait_for_function("document.querySelector('#status').textContent.endsWith('ms')")
+    wait_until(lambda: answered(page))
 
 
 def test_typed_question_shows_the_highlighted_answer(page):
@@ -60,6 +74,15 @@ def test_typed_question_shows_the_highlighted_answer(page):
     assert page.inner_text("#passage") == context
     assert "%" in page.inner_text("#score")
     assert page.locator("#others li").count() >= 1
+
+
+def test_the_highlight_is_right_after_emoji_and_characters_outside_the_bmp(page):
+    """The API counts code points, JavaScript strings UTF-16 units: 😀 and 𠀀 (CJK Ext-B) are two units each."""
+    context = "😀 가나 𠀀 다라 甲 마바 丙 사아"
+    ask(page, "甲 에서 시작하는 답은 무엇인가?", context)
+    assert page.inner_text("#answer") == "甲 마바 丙"
+    assert page.inner_text("#passage mark") == "甲 마바 丙"
+    assert page.inner_text("#passage") == context
 
 
 def test_markup_in_the_passage_is_shown_not_run(page):
@@ -89,9 +112,30 @@ def test_the_default_model_answers_the_example_question(browser):
         page, external = open_page(browser, srv.url)
         page.click("#example")
         page.click("#submit")
-        page.wait_for_function("document.querySelector('#status').textContent.endsWith('ms')")
+        wait_until(lambda: answered(page))
         assert page.inner_text("#answer") == "1446년"
         assert page.inner_text("#passage mark") == "1446년"
         assert external == []
     finally:
         srv.stop()
+
+
+def test_the_api_page_renders_offline_under_the_csp(browser, server):
+    """/docs loads Swagger UI from korqa itself: every other address is blocked, and nothing breaks the CSP."""
+    page = browser.new_page()
+    outside, console = [], []
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(server.url)
+            else (outside.append(route.request.url), route.abort())
+        ),
+    )
+    page.on("console", lambda m: console.append(m.text))
+    page.goto(server.url + "/docs")
+    wait_until(lambda: page.locator(".opblock").count() >= 3)
+    text = page.inner_text("#swagger-ui")
+    assert "/v1/answer" in text and "/api" in text
+    assert outside == [] and not [m for m in console if "Content Security Policy" in m], console
+    page.close()

@@ -19,10 +19,13 @@ function show(result, context) {
   }
   $("answer").textContent = best.text;
   $("score").textContent = `확률 (score) ${(best.score * 100).toFixed(1)}% · 위치 ${best.start}–${best.end}`;
+  // The API's offsets count code points (Python's str); a JS string counts UTF-16 units, so an emoji or a rare
+  // CJK character (outside the BMP) before the answer would shift a plain slice. Slice by code points instead.
+  const chars = Array.from(context);
   const mark = document.createElement("mark");
-  mark.textContent = context.slice(best.start, best.end);
-  passage.append(document.createTextNode(context.slice(0, best.start)), mark,
-                 document.createTextNode(context.slice(best.end)));
+  mark.textContent = chars.slice(best.start, best.end).join("");
+  passage.append(document.createTextNode(chars.slice(0, best.start).join("")), mark,
+                 document.createTextNode(chars.slice(best.end).join("")));
   for (const a of result.answers.slice(1)) {
     const li = document.createElement("li");
     li.textContent = `${a.text} (${(a.score * 100).toFixed(1)}%)`;
