@@ -170,9 +170,8 @@ def listen(host: str, port_: int) -> socket.socket:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from korqa.server.app import create_app
+    from korqa.server.run import run
 
     serve = ServeConfig(**given(args, ServeConfig))
     serve.validate()
@@ -181,8 +180,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(engine, serve)
     host, bound_port = sock.getsockname()[:2]
     log.info("serving %s on http://%s:%d", engine.model.name, host if ":" not in host else f"[{host}]", bound_port)
-    config = uvicorn.Config(app, log_level="info" if args.verbose else "warning")
-    uvicorn.Server(config).run(sockets=[sock])
+    run(app, sock, serve, verbose=args.verbose)
     return 0
 
 
@@ -341,8 +339,21 @@ def build_parser() -> argparse.ArgumentParser:
             "max_contexts": "passages per question",
             "max_batch_items": "questions per /v1/answer/batch call",
             "max_top_k": "largest top_k a request may ask for",
+            "max_request_windows": "model work per request, in windows",
             "max_queue": "waiting requests before new ones get 503",
             "max_wait_ms": "wait this long for more requests to fill a batch",
+        },
+    )
+    conn = p.add_argument_group("time and connections")
+    add_options(
+        conn,
+        ServeConfig,
+        {
+            "request_timeout": "seconds until a request without its answer gets 504",
+            "shutdown_timeout": "seconds requests in flight get after SIGTERM (then 503)",
+            "read_timeout": "seconds for a request head, and between body chunks",
+            "idle_timeout": "seconds an idle keep-alive connection stays open",
+            "max_connections": "open connections; a new one beyond gets 503",
         },
     )
     p.set_defaults(func=cmd_serve)

@@ -32,9 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 1,
     "no_answer_threshold": OFF,
     "use_boundary_rules": True,
-    # On 2 cores the int8 default model ran 21.6 questions/s at 768 tokens per batch, 19.6 at 1536, 15.8 at 3072
-    # and 12.4 at 8192 (bigger batches fall out of cache); short windows still share batches.
-    "max_batch_tokens": 768,
+    # Tokens per padded batch. On 2 cores the int8 default model answered 22.5 / 23.1 questions/s at 384 and
+    # 22.2 / 22.2 at 768 (korqa eval, 300 val questions, interleaved; earlier: 19.6 at 1536, 15.8 at 3072, 12.4 at
+    # 8192). 384 also halves the batch a newly arrived request may wait behind.
+    "max_batch_tokens": 384,
 }
 
 
@@ -148,9 +149,21 @@ class ServeConfig:
     max_contexts: int = 16  # passages per question
     max_batch_items: int = 32  # questions per /v1/answer/batch call
     max_top_k: int = 20
+    # Model work per request, in windows (a KorQuAD paragraph needs 1-4, a 20,000-character passage ~44, 16 such
+    # passages ~700): over it, 413. 128 windows are ~3 s of compute on 2 cores.
+    max_request_windows: int = 128
     # Queue: past max_queue waiting requests, new ones get 503 + Retry-After.
     max_queue: int = 64
     max_wait_ms: float = 2.0  # how long the model thread waits for more requests to fill a batch
+    # Time: a request not answered within request_timeout gets 504 and its remaining windows are dropped; on
+    # SIGTERM, /readyz turns 503 and requests in flight get shutdown_timeout to finish (the rest: 503).
+    request_timeout: float = 30.0
+    shutdown_timeout: float = 20.0
+    # Connections: a request head (and each body chunk) must arrive within read_timeout; an idle keep-alive
+    # connection is closed after idle_timeout; beyond max_connections open connections, new ones get 503.
+    read_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    max_connections: int = 512
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535 or isinstance(self.port, bool):
@@ -160,8 +173,12 @@ class ServeConfig:
         for f in fields(self):
             if f.name.startswith("max_") and f.name != "max_wait_ms":
                 _check_int(f.name, getattr(self, f.name), 1)
+            if f.name.endswith("_timeout") and not 0 < getattr(self, f.name) <= 3600:
+                raise ConfigError(f"{f.name} must be in (0, 3600] seconds, got {getattr(self, f.name)}")
         if not 0 <= self.max_wait_ms <= 60_000:
             raise ConfigError(f"max_wait_ms must be in 0-60000, got {self.max_wait_ms}")
+        if not 0 < self.idle_timeout <= 3600:
+            raise ConfigError(f"idle_timeout must be in (0, 3600] seconds, got {self.idle_timeout}")
 
     def hosts(self) -> tuple[str, ...]:
         """The Host names answered ("*": any)."""
@@ -173,4 +190,4 @@ class ServeConfig:
 
     def limits(self) -> dict[str, Any]:
         """What /v1/model shows: the request limits and queue settings, not the address."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name.startswith("max_")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name.startswith("max_") or "timeout" in f.name}

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from korqa.config import QAConfig
-from korqa.errors import InputError
+from korqa.errors import InputError, LimitError
 from korqa.models import LoadedModel
 from korqa.normalize import Normalized, has_visible, to_nfc
 from korqa.runtime import run_windows
@@ -91,6 +91,19 @@ def as_questions(items: Sequence[Question | tuple[str, Any] | Mapping[str, Any]]
     return out
 
 
+class WorkLimit(LimitError):
+    """A request needs more windows of model work than its budget (HTTP 413). `windows`: how many were counted
+    before stopping (more than the budget; the request may need still more)."""
+
+    def __init__(self, windows: int, budget: int):
+        super().__init__(
+            f"the request needs more than max_request_windows ({budget}) windows of model work (counted "
+            f"{windows} before stopping); send fewer or shorter passages",
+            "max_request_windows",
+        )
+        self.windows = windows
+
+
 def as_sent(answer: Answer, q: Question) -> Answer:
     """An answer found in the NFC form of its passage, with offsets and text in the passage as sent."""
     form = q.forms[answer.context_index]
@@ -140,7 +153,9 @@ class QAEngine:
         )
         return cls(loaded)
 
-    def windows_for(self, q: Question) -> list[Window]:
+    def windows_for(self, q: Question, budget: int | None = None) -> list[Window]:
+        """The windows of every passage of `q`. With `budget`, stop (WorkLimit) as soon as they exceed it: an
+        oversized request costs the tokenization of a budget's worth of text, not of all of it."""
         tok, cfg = self.model.tokenizer, self.config
         question_ids = encode_question(tok, unicodedata.normalize("NFC", q.question), cfg.max_query_length)
         windows: list[Window] = []
@@ -149,6 +164,8 @@ class QAEngine:
             windows += make_windows(
                 tok.layout, question_ids, passage, cfg.max_seq_length, cfg.doc_stride, context_index=index
             )
+            if budget is not None and len(windows) > budget:
+                raise WorkLimit(len(windows), budget)
         return windows
 
     def forward(self, windows: Sequence[Window]) -> tuple[list[np.ndarray], list[np.ndarray]]:

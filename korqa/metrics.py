@@ -81,5 +81,6 @@ def serving_registry() -> Registry:
     r.describe("korqa_stage_seconds", "histogram", "time per request in each stage", LATENCY_BUCKETS)
     r.describe("korqa_dropped_total", "counter", "requests dropped before compute because the client went away")
     r.describe("korqa_rejected_total", "counter", "requests refused because the queue was full")
+    r.describe("korqa_timed_out_total", "counter", "requests whose deadline passed before their answer was ready")
     r.describe("korqa_windows_total", "counter", "windows computed")
     return r

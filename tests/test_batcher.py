@@ -82,8 +82,9 @@ def test_results_match_the_engine_run_directly(tiny_model, engine):
 
 
 def test_waiting_requests_are_sorted_together_so_short_windows_are_not_padded_to_long_ones(tiny_model):
-    """Long and short passages arrive alternately while the model is busy; the next group is batched by length
-    (the offline engine's plan), not in arrival order, which would pair every long window with a short one."""
+    """Long and short passages arrive alternately while the model is busy; the waiting windows are batched by
+    length (the offline engine's plan), not in arrival order, which would pair every long window with a short one.
+    The batches run shortest request first and are cut differently, so compare the padding they cost."""
     gate = threading.Event()
     runtime = RecordingRuntime(tiny_model.runtime, gate)
     engine = engine_with(tiny_model, runtime, 400)
@@ -98,9 +99,22 @@ def test_waiting_requests_are_sorted_together_so_short_windows_are_not_padded_to
     for ex, fut in zip(exs, futures, strict=True):
         assert fut.result(timeout=30)[0].answers[0].text == ex.answer_text
     lengths = [len(w) for q in qs[1:] for w in engine.windows_for(q)]
-    planned = [(len(g), lengths[g[0]]) for g in plan_batches(lengths, 400)]
-    assert max(lengths) > 1.5 * min(lengths) and len(planned) > 1
-    assert runtime.shapes[1:] == planned
+    assert max(lengths) > 1.5 * min(lengths)
+
+    def padded(shapes):
+        return sum(rows * length for rows, length in shapes)
+
+    planned = [(len(g), lengths[g[0]]) for g in plan_batches(lengths, 400)]  # the offline engine's plan
+    in_arrival_order, row = [], []
+    for n in lengths:  # what taking windows in arrival order would pad
+        if row and (len(row) + 1) * max(*row, n) > 400:
+            in_arrival_order.append((len(row), max(row)))
+            row = []
+        row.append(n)
+    in_arrival_order.append((len(row), max(row)))
+    ran = runtime.shapes[1:]
+    assert sum(rows for rows, _ in ran) == len(lengths)
+    assert padded(ran) <= padded(planned) * 1.05 < padded(in_arrival_order), (ran, planned, in_arrival_order)
     batcher.close()
 
 
@@ -162,3 +176,82 @@ def test_metrics_record_batches_and_stages(tiny_model, engine):
     assert 'korqa_stage_seconds_count{stage="forward"} 1' in text
     assert "korqa_queue_size 0" in text
     batcher.close()
+
+
+def test_a_small_request_is_not_stuck_behind_a_large_one(tiny_model):
+    """A request of many windows is running when a one-window request arrives: the small one runs in the next
+    batch, not after all of the large one's batches."""
+    gate = threading.Event()
+    runtime = RecordingRuntime(tiny_model.runtime, gate)
+    batcher = Batcher(engine_with(tiny_model, runtime, 128), max_wait_ms=0)
+    rng = random.Random(11)
+    large = [Question(*ex) for ex in ((e.question, (e.context,) * 8) for e in [tiny.make_example(rng, 150, 0, True)])]
+    small_ex = tiny.make_example(rng, 0, 0, True)
+    large_future = batcher.submit(large)
+    assert runtime.started.wait(10)  # the model thread holds the large request's first batch
+    small = Question(small_ex.question, (small_ex.context,))
+    small_future = batcher.submit([small])
+    gate.set()
+    assert small_future.result(timeout=30)[0].answers[0].text == small_ex.answer_text
+    large_future.result(timeout=30)
+    (window,) = QAEngine(tiny_model).windows_for(small)
+    rows = [
+        i
+        for i, batch in enumerate(runtime.inputs)
+        if any(r[: len(window)].tolist() == window.input_ids.tolist() for r in batch)
+    ]
+    assert len(runtime.inputs) > 8 and rows == [1], (rows, len(runtime.inputs))  # right after the batch in flight
+    batcher.close()
+
+
+def test_a_request_over_the_window_budget_is_refused_naming_it(tiny_model):
+    from korqa.errors import LimitError
+
+    batcher = Batcher(QAEngine(tiny_model), max_request_windows=3)
+    _, qs = questions(4, seed=8)
+    with pytest.raises(LimitError, match=r"more than max_request_windows \(3\) windows") as err:
+        batcher.submit(qs)
+    assert err.value.limit == "max_request_windows"
+    fits = [q for q in qs if len(batcher.engine.windows_for(q)) <= 3][:1]
+    assert fits and batcher.submit(fits).result(timeout=30)
+    batcher.close()
+
+
+def test_a_request_past_its_deadline_fails_and_its_windows_are_not_computed(tiny_model):
+    from korqa.batcher import DeadlineExceeded
+
+    gate = threading.Event()
+    runtime = RecordingRuntime(tiny_model.runtime, gate)
+    metrics = serving_registry()
+    batcher = Batcher(engine_with(tiny_model, runtime, 64), max_wait_ms=0, metrics=metrics)
+    _, (first, late) = questions(2, seed=9, before=(5, 10))
+    kept = batcher.submit([first])
+    assert runtime.started.wait(10)
+    expired = batcher.submit([late], timeout=0.05)
+    threading.Event().wait(0.2)  # its deadline passes while the model is busy
+    gate.set()
+    kept.result(timeout=30)
+    with pytest.raises(DeadlineExceeded, match="request timeout"):
+        expired.result(timeout=30)
+    late_ids = set(QAEngine(tiny_model).windows_for(late)[0].input_ids.tolist())
+    assert all(set(x.ravel().tolist()) != late_ids for x in runtime.inputs)
+    assert "korqa_timed_out_total 1" in metrics.render()
+    batcher.close()
+
+
+def test_closing_fails_unfinished_requests_cleanly(tiny_model):
+    from korqa.batcher import ShuttingDown
+
+    gate = threading.Event()
+    runtime = RecordingRuntime(tiny_model.runtime, gate)
+    batcher = Batcher(engine_with(tiny_model, runtime, 64), max_wait_ms=0)
+    _, (first, waiting) = questions(2, seed=10, before=(5, 10))
+    batcher.submit([first])
+    assert runtime.started.wait(10)
+    pending = batcher.submit([waiting])
+    threading.Timer(0.2, gate.set).start()
+    batcher.close("stopping for the test")
+    with pytest.raises(ShuttingDown, match="stopping for the test"):
+        pending.result(timeout=30)
+    with pytest.raises(ShuttingDown):
+        batcher.submit([waiting])

@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from korqa import __version__
-from korqa.batcher import Batcher, QueueFull
+from korqa.batcher import Batcher, DeadlineExceeded, QueueFull, ShuttingDown
 from korqa.config import ServeConfig
 from korqa.engine import QAEngine, QAResult, Question, as_question
 from korqa.errors import InputError, KorqaError, LimitError
@@ -65,10 +65,12 @@ ERRORS: list[tuple[type[Exception], int, str]] = [
     (LimitError, 413, "limit"),  # over a ServeConfig limit; the body names it
     (InputError, 422, "invalid_input"),  # empty question or passage, bad Unicode, bad option
     (QueueFull, 503, "busy"),  # too many waiting requests; Retry-After says when to come back
+    (ShuttingDown, 503, "shutting_down"),  # SIGTERM: not taken, or not finished within shutdown_timeout
+    (DeadlineExceeded, 504, "timeout"),  # no answer within request_timeout; its remaining work was dropped
     (ClientGone, 499, "client_closed"),  # nobody reads this one; it ends the request's bookkeeping
     (KorqaError, 500, "internal"),  # any other korqa error on a request is the server's fault, not the client's
 ]
-HTTP_KINDS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "limit"}
+HTTP_KINDS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "timeout", 413: "limit"}
 
 
 def error(status: int, kind: str, detail: str, headers: dict | None = None, **extra) -> JSONResponse:
@@ -84,13 +86,16 @@ def classify(exc: Exception) -> tuple[int, str]:
     return next(((status, kind) for kind_of, status, kind in ERRORS if isinstance(exc, kind_of)), (500, "internal"))
 
 
+EXPECTED_5XX = (QueueFull, ShuttingDown, DeadlineExceeded)  # the server's state, not a fault: said as it is
+
+
 def error_response(request: Request, exc: Exception) -> JSONResponse:
     status, kind = classify(exc)
-    if status >= 500 and not isinstance(exc, QueueFull):
+    if status >= 500 and not isinstance(exc, EXPECTED_5XX):
         rid = request_id(request)
         log.error("request %s: %s on %s: %s", rid, type(exc).__name__, request.url.path, exc, exc_info=exc)
         return error(status, kind, "internal error; the server logged it", request_id=rid)
-    headers = {"Retry-After": "1"} if isinstance(exc, QueueFull) else None
+    headers = {"Retry-After": "1"} if status == 503 else None
     detail = f"{exc}; try again shortly" if isinstance(exc, QueueFull) else str(exc)
     extra = {"limit": exc.limit} if isinstance(exc, LimitError) else {}
     return error(status, kind, detail, headers, **extra)
@@ -186,11 +191,13 @@ class Guard:
 
 
 class BodyLimit:
-    """Reject bodies over `max_bytes` with 413 before they are parsed, whether or not Content-Length is sent."""
+    """Reject bodies over `max_bytes` with 413 before they are parsed, whether or not Content-Length is sent, and
+    bodies that stall for more than `read_timeout` seconds between chunks with 408."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, read_timeout: float | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -199,13 +206,21 @@ class BodyLimit:
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await error(413, "limit", detail, limit="max_body_bytes")(scope, receive, send)
-        received = 0
+        received, complete = 0, False
 
         async def limited_receive():
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete or self.read_timeout is None:
+                message = await receive()  # after the body only a disconnect is left: no deadline on waiting
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), self.read_timeout)
+                except TimeoutError:
+                    stalled = f"the request body stalled for over read_timeout ({self.read_timeout:g} s)"
+                    raise HTTPException(408, stalled) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if received > self.max_bytes:  # a chunked body with no Content-Length
                     raise HTTPException(413, detail)
             return message
@@ -288,9 +303,14 @@ class Service:
                 raise InputError(f"items.{i}: {exc}") from exc
         return out
 
+    draining = False  # set on SIGTERM: new requests get 503, /readyz too
+
     async def run(self, request: Request, questions: list[Question], top_k=None, max_answer_length=None):
         """Queue the questions for the model; give up (and free the queue) if the client goes away."""
-        future = await asyncio.to_thread(self.batcher.submit, questions, top_k, max_answer_length)
+        if self.draining:
+            raise ShuttingDown("the server is shutting down; try again shortly")
+        submit = self.batcher.submit
+        future = await asyncio.to_thread(submit, questions, top_k, max_answer_length, self.serve.request_timeout)
         waiting = asyncio.wrap_future(future)
         gone = asyncio.ensure_future(disconnected(request))
         try:  # wait for whichever comes first; no polling (16 waiting clients polling was measurable CPU)
@@ -314,7 +334,13 @@ def create_app(engine: QAEngine, serve: ServeConfig | None = None) -> FastAPI:
     serve = serve or ServeConfig()
     serve.validate()
     metrics = serving_registry()
-    batcher = Batcher(engine, max_wait_ms=serve.max_wait_ms, max_queue=serve.max_queue, metrics=metrics)
+    batcher = Batcher(
+        engine,
+        max_wait_ms=serve.max_wait_ms,
+        max_queue=serve.max_queue,
+        metrics=metrics,
+        max_request_windows=serve.max_request_windows,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -329,10 +355,11 @@ def create_app(engine: QAEngine, serve: ServeConfig | None = None) -> FastAPI:
         docs_url=None,  # served below from installed assets, not a CDN
         redoc_url=None,
     )
-    app.state.batcher = batcher
+    service = Service(engine, serve, batcher)
+    app.state.batcher, app.state.service = batcher, service
     add_error_handlers(app)
-    add_routes(app, Service(engine, serve, batcher), metrics)
-    app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes)
+    add_routes(app, service, metrics)
+    app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes, read_timeout=serve.read_timeout)
     app.add_middleware(Guard, hosts=serve.hosts())
     app.add_middleware(CountRequests, metrics=metrics)  # outermost: counts the guard's refusals too
     return app
@@ -377,7 +404,9 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
 
     @app.api_route("/readyz", methods=get)
     async def readyz():
-        # The model is loaded before the server listens, so a server that answers is ready.
+        # The model is loaded before the server listens, so a server that answers is ready -- until it drains.
+        if svc.draining:
+            return error(503, "shutting_down", "the server is shutting down", {"Retry-After": "1"})
         return {"ready": True, "model": model_name}
 
     @app.api_route("/metrics", methods=get, response_class=PlainTextResponse)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 def onnx_server(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("served-int8")
     export(tiny_model, out, int8=True, keep_fp32=["qa_outputs"])
-    srv = Server(["--model", str(out), "--max-queue", "1", "--max-wait-ms", "0"])
+    srv = Server(["--model", str(out), "--max-queue", "1", "--max-wait-ms", "0", "--max-request-windows", "100000"])
     yield srv
     srv.stop()
 

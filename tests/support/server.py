@@ -17,7 +17,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, args: list[str], env: dict | None = None):
+    def __init__(self, args: list[str], env: dict | None = None, preexec_fn=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
@@ -26,6 +26,7 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            preexec_fn=preexec_fn,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
