@@ -80,3 +80,22 @@ def test_timings_are_reported_per_stage(engine):
     timings = engine.answer(ex.question, ex.context).timings
     assert set(timings) == {"tokenize_ms", "forward_ms", "decode_ms"}
     assert all(v >= 0 for v in timings.values())
+
+
+def test_answer_many_takes_questions_pairs_and_dicts_alike(engine):
+    from korqa import Question
+
+    rng = random.Random(21)
+    ex = tiny.make_example(rng, 30, 5, distractors=True)
+    results = engine.answer_many(
+        [
+            Question(ex.question, (ex.context,)),
+            (ex.question, ex.context),
+            {"question": ex.question, "context": ex.context},
+            {"question": ex.question, "contexts": ["가 나", ex.context]},
+        ]
+    )
+    assert [r.answers[0].text for r in results] == [ex.answer_text] * 4
+    assert results[3].answers[0].context_index == 1
+    with pytest.raises(InputError, match="item 0"):
+        engine.answer_many([{"question": ex.question}])
