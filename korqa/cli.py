@@ -49,26 +49,25 @@ class Parser(argparse.ArgumentParser):
 # -- options generated from the settings dataclasses ------------------------------------------------------------
 
 
-def threshold(text: str) -> float | str:
-    if text == OFF:
-        return OFF
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'off', got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'off', got {text!r}")
-    return value
+def in_range(kind: type, low: float, high: float, what: str, also: tuple[str, ...] = ()):
+    """An argparse type: a `kind` number in [low, high] (or one of the words in `also`), else a one-line error."""
+
+    def parse(text: str):
+        if text in also:
+            return text
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0-65535, got {value}")
-    return value
+threshold = in_range(float, 0.0, 1.0, "a number in [0, 1] or 'off'", also=(OFF,))
+port = in_range(int, 0, 65535, "a port number in 0-65535")
 
 
 def _value_type(hint) -> type:

@@ -128,7 +128,7 @@ def test_an_old_lightning_checkpoint_with_pickled_lightning_objects_loads_with_t
 def test_serve_mistakes_are_one_line_from_a_real_process(tiny_model_dir):
     bad_port = run_cli("serve", "--port", "99999")
     assert bad_port.returncode == 2 and bad_port.stderr.strip().count("\n") == 0, bad_port.stderr
-    assert "a port is 0-65535" in bad_port.stderr
+    assert "a port number in 0-65535" in bad_port.stderr
     bad_limit = run_cli("serve", "--max-queue", "0", "--model", str(tiny_model_dir))
     assert bad_limit.returncode == 2 and "max_queue must be at least 1" in bad_limit.stderr
     assert bad_limit.stderr.strip().count("\n") == 0, bad_limit.stderr
