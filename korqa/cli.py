@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import socket
+import os
 import sys
 import types
 import typing
@@ -86,6 +86,7 @@ def add_options(group, cls, names: dict[str, str], special: dict | None = None) 
     for name, text in names.items():
         kwargs = dict((special or {}).get(name, {}))
         flag = kwargs.pop("flag", "--" + name.replace("_", "-"))
+        kwargs.setdefault("dest", name)
         kind = _value_type(hints[name])
         default = DEFAULTS.get(name) if cls is QAConfig else defaults.get(name)
         if kind is bool:
@@ -159,18 +160,9 @@ def load_engine(args: argparse.Namespace):
 # -- commands ----------------------------------------------------------------------------------------------------
 
 
-def listen(host: str, port_: int) -> socket.socket:
-    """Bind before the model loads: a port in use is a one-line error at once, not after the load."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        return socket.create_server((host, port_), family=family)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port_}: {exc.strerror or exc}") from exc
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from korqa.server.app import create_app
-    from korqa.server.run import run
+    from korqa.server.run import listen, run
 
     serve = ServeConfig(**given(args, ServeConfig))
     serve.validate()
@@ -307,13 +299,56 @@ def cmd_export(args: argparse.Namespace) -> int:
 # -- the parser ----------------------------------------------------------------------------------------------------
 
 
+ENV_PREFIX = "KORQA_"
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def env_name(action: argparse.Action) -> str:
+    """--max-queue -> KORQA_MAX_QUEUE (the first long option's name)."""
+    flag = next(o for o in action.option_strings if o.startswith("--"))
+    return ENV_PREFIX + flag[2:].upper().replace("-", "_")
+
+
+def read_env(parser: argparse.ArgumentParser, environ) -> None:
+    """Every option of `parser` is also an environment variable (env_name): a variable that is set becomes the
+    option's default, so a flag still wins over it, and it wins over the model's saved settings."""
+    for action in parser._actions:
+        if not any(o.startswith("--") for o in action.option_strings) or action.dest in ("help", "version"):
+            continue
+        name = env_name(action)
+        if name not in environ:
+            continue
+        raw = environ[name]
+        try:
+            action.default = env_value(action, raw)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            parser.error(f"environment variable {name}={raw!r}: {exc}")
+
+
+def env_value(action: argparse.Action, raw: str):
+    if action.nargs == 0 or isinstance(action, argparse.BooleanOptionalAction):  # a flag: true / false
+        if raw.lower() not in TRUE + FALSE:
+            raise ValueError("expected true or false")
+        return raw.lower() in TRUE
+    convert = action.type or str
+    if isinstance(action, argparse._AppendAction) or action.nargs in ("+", "*"):
+        return [convert(item.strip()) for item in raw.split(",") if item.strip()]
+    return convert(raw)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="korqa", description="Answer questions about Korean passages by extracting the answer span.")
     parser.add_argument("-v", "--verbose", action="store_true", help="more logging, and tracebacks on errors")
     parser.add_argument("--version", action="version", version=f"korqa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    p = sub.add_parser("serve", help="start the web page and HTTP API")
+    p = sub.add_parser(
+        "serve",
+        help="start the web page and HTTP API",
+        epilog="Every option is also an environment variable: --max-queue 8 is KORQA_MAX_QUEUE=8, --api-key K is "
+        "KORQA_API_KEY=K (several: comma-separated), a flag is KORQA_LOG_BODIES=true. Precedence: option > "
+        "environment > the model's korqa.json > default.",
+    )
     add_model_options(p)
     net = p.add_argument_group("address")
     add_options(
@@ -341,6 +376,23 @@ def build_parser() -> argparse.ArgumentParser:
             "max_request_windows": "model work per request, in windows",
             "max_queue": "waiting requests before new ones get 503",
             "max_wait_ms": "wait this long for more requests to fill a batch",
+        },
+    )
+    dep = p.add_argument_group("deployment")
+    add_options(
+        dep,
+        ServeConfig,
+        {
+            "api_keys": "require Authorization: Bearer KEY on /api, /v1/* and /metrics (repeat for several keys)",
+            "cors_origins": "let pages from this origin call the API (repeatable; * for any)",
+            "root_path": "the path prefix a reverse proxy serves korqa under, e.g. /qa",
+            "forwarded_allow_ips": "proxies whose X-Forwarded-* headers are trusted (comma-separated; * for any)",
+            "log_bodies": "write questions and passages into the access log (off: they are never logged)",
+        },
+        {
+            "api_keys": {"flag": "--api-key", "action": "append", "type": str, "metavar": "KEY"},
+            "cors_origins": {"flag": "--cors-origin", "action": "append", "type": str, "metavar": "ORIGIN"},
+            "log_bodies": {"action": "store_true"},
         },
     )
     conn = p.add_argument_group("time and connections")
@@ -477,8 +529,10 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, environ=None) -> int:
+    parser = build_parser()
+    read_env(parser._subparsers._group_actions[0].choices["serve"], os.environ if environ is None else environ)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not args.verbose:
         for noisy in ("httpx", "urllib3", "huggingface_hub", "transformers"):

@@ -141,6 +141,14 @@ class ServeConfig:
     # Host headers answered; others get 400 (DNS rebinding). Empty: the loopback names when bound to loopback,
     # any host otherwise.
     allowed_hosts: tuple[str, ...] = ()
+    # Deployment: bearer keys for /api, /v1/* and /metrics (none: open); origins whose pages may call the API
+    # (CORS; none by default); the path prefix a reverse proxy serves korqa under; proxies whose
+    # X-Forwarded-* headers are trusted; question and passage text in the access log (off: privacy).
+    api_keys: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    root_path: str = ""
+    forwarded_allow_ips: str | None = None
+    log_bodies: bool = False
     threads: int | None = None  # compute threads; None: the cores available to this process
     # Limits: over one, the request gets 413 naming it. Sized for KorQuAD passages (~700 characters) with room.
     max_body_bytes: int = 2 * 1024 * 1024
@@ -177,17 +185,29 @@ class ServeConfig:
                 raise ConfigError(f"{f.name} must be in (0, 3600] seconds, got {getattr(self, f.name)}")
         if not 0 <= self.max_wait_ms <= 60_000:
             raise ConfigError(f"max_wait_ms must be in 0-60000, got {self.max_wait_ms}")
+        if any(not key or len(key) < 8 for key in self.api_keys):
+            raise ConfigError("an API key must have at least 8 characters")
+        if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
+            raise ConfigError(f"root_path must start with / and not end with one, like /qa; got {self.root_path!r}")
         if not 0 < self.idle_timeout <= 3600:
             raise ConfigError(f"idle_timeout must be in (0, 3600] seconds, got {self.idle_timeout}")
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.host in LOOPBACK or self.host.startswith("127.")
 
     def hosts(self) -> tuple[str, ...]:
         """The Host names answered ("*": any)."""
         if self.allowed_hosts:
             return tuple(self.allowed_hosts)
-        if self.host in LOOPBACK or self.host.startswith("127."):
+        if self.on_loopback:
             return (*LOOPBACK, self.host)
         return ("*",)
 
     def limits(self) -> dict[str, Any]:
         """What /v1/model shows: the request limits and queue settings, not the address."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name.startswith("max_") or "timeout" in f.name}
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to show (never the keys)."""
+        return self.limits() | {"auth": bool(self.api_keys), "cors_origins": list(self.cors_origins)}

@@ -14,14 +14,19 @@ GET /healthz, GET /readyz, GET /v1/model, GET /metrics, OpenAPI at /docs.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import json
 import logging
+import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,6 +36,7 @@ from korqa.batcher import Batcher, DeadlineExceeded, QueueFull, ShuttingDown
 from korqa.config import ServeConfig
 from korqa.engine import QAEngine, QAResult, Question, as_question
 from korqa.errors import InputError, KorqaError, LimitError
+from korqa.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from korqa.metrics import serving_registry
 from korqa.normalize import has_visible
 from korqa.server.schemas import (
@@ -40,12 +46,15 @@ from korqa.server.schemas import (
     BatchRequest,
     BatchResponse,
     BatchResult,
+    HFAnswer,
+    HFRequest,
     QuestionIn,
     SeedRequest,
     SeedResponse,
 )
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("korqa.access")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -154,9 +163,10 @@ class Guard:
     the server's error logs), security headers on the response, a Host allow-list (DNS rebinding), JSON bodies
     only (415), and any unhandled error as a 500 JSON body -- so no response leaves without these headers."""
 
-    def __init__(self, app, hosts: tuple[str, ...]):
+    def __init__(self, app, hosts: tuple[str, ...], api_keys: tuple[str, ...] = ()):
         self.app = app
         self.hosts = None if "*" in hosts else {h.lower().strip("[]") for h in hosts}
+        self.keys = [key.encode() for key in api_keys]
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -179,6 +189,10 @@ class Guard:
         if self.hosts is not None and host not in self.hosts:
             detail = f"Host {host!r} is not served here (allowed: {', '.join(sorted(self.hosts))}; see --allowed-hosts)"
             return await error(400, "bad_host", detail)(scope, receive, send_with_headers)
+        if self.keys and needs_key(scope) and not self.authorized(headers.get(b"authorization", b"")):
+            detail = "this server needs an API key: send the header Authorization: Bearer KEY"
+            reply = error(401, "unauthorized", detail, {"WWW-Authenticate": 'Bearer realm="korqa"'})
+            return await reply(scope, receive, send_with_headers)
         if scope["method"] in BODY_METHODS and not is_json(headers.get(b"content-type")):
             detail = "send the body as JSON with the header Content-Type: application/json"
             return await error(415, "unsupported_media_type", detail)(scope, receive, send_with_headers)
@@ -188,6 +202,65 @@ class Guard:
             if started:
                 raise
             await error_response(Request(scope), exc)(scope, receive, send_with_headers)
+
+    def authorized(self, header: bytes) -> bool:
+        scheme, _, given = header.partition(b" ")
+        if scheme.lower() != b"bearer":
+            return False
+        # Compare with every key, in constant time each: neither the match nor its position shows in the timing.
+        return sum(hmac.compare_digest(given.strip(), key) for key in self.keys) > 0
+
+
+OPEN_PATHS = ("/healthz", "/readyz")  # probes stay open; so do the page, /docs and their assets (no data)
+
+
+def route_path(scope) -> str:
+    """The path without the --root-path prefix (uvicorn puts it in front)."""
+    root, path = scope.get("root_path") or "", scope["path"]
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def needs_key(scope) -> bool:
+    path = route_path(scope)
+    if scope["method"] == "OPTIONS" or path in OPEN_PATHS:
+        return False
+    return path in ("/api", "/metrics") or path.startswith("/v1/") or (path == "/" and scope["method"] == "POST")
+
+
+class AccessLog:
+    """One JSON line per request at INFO on the korqa.access logger: time, request id, method, route, status,
+    duration, and the windows and queue wait the handler recorded. Question and passage text only with
+    --log-bodies (then the handler puts them in the request state)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def record(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            state = scope.get("state") or {}
+            line = {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "request_id": state.get("request_id"),
+                "method": scope["method"],
+                "route": getattr(scope.get("route"), "path", scope["path"]),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1e3, 2),
+            }
+            line |= {k: state[k] for k in ("windows", "queue_ms", "questions", "contexts") if k in state}
+            access_log.info(json.dumps(line, ensure_ascii=False))
 
 
 class BodyLimit:
@@ -229,7 +302,8 @@ class BodyLimit:
 
 
 class CountRequests:
-    """korqa_requests_total{route, status}; the route is the matched path template, so 404s do not add labels."""
+    """Requests by route and status, their duration, and how many are in flight. The route is the matched path
+    template, so 404s do not add labels."""
 
     def __init__(self, app, metrics):
         self.app = app
@@ -239,17 +313,21 @@ class CountRequests:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         status = {"code": 500}
+        started = time.perf_counter()
 
         async def record(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)
 
+        self.metrics.inc("korqa_requests_in_flight")
         try:
             await self.app(scope, receive, record)
         finally:
-            route = getattr(scope.get("route"), "path", "other")
-            self.metrics.inc("korqa_requests_total", route=route, status=str(status["code"]))
+            self.metrics.dec("korqa_requests_in_flight")
+            labels = {"route": getattr(scope.get("route"), "path", "other"), "status": str(status["code"])}
+            self.metrics.inc("korqa_requests_total", **labels)
+            self.metrics.observe("korqa_request_duration_seconds", time.perf_counter() - started, **labels)
 
 
 # -- the service: limits, queueing, answers ---------------------------------------------------------------------
@@ -318,7 +396,13 @@ class Service:
         finally:
             gone.cancel()
         if waiting.done():
-            return waiting.result()
+            results = waiting.result()
+            request.state.windows = sum(r.windows for r in results)
+            request.state.queue_ms = round(max(r.timings.get("queue_ms", 0.0) for r in results), 2)
+            if self.serve.log_bodies:
+                request.state.questions = [q.question for q in questions]
+                request.state.contexts = [list(q.contexts) for q in questions]
+            return results
         self.batcher.cancel(future)
         raise ClientGone("the client closed the connection before the answer was ready")
 
@@ -327,13 +411,23 @@ def answers_out(result: QAResult) -> list[AnswerOut]:
     return [AnswerOut(**asdict(a)) for a in result.answers]
 
 
+def hf_answers(result: QAResult, top_k: int, handle_impossible: bool) -> HFAnswer | list[HFAnswer]:
+    """The pipeline's output: the best answer, or a list of top_k; with handle_impossible_answer the empty answer
+    (score: the no-answer probability, offsets 0) competes with the spans."""
+    ranked = [HFAnswer(answer=a.text, score=a.score, start=a.start, end=a.end) for a in result.answers]
+    if handle_impossible or not ranked:
+        ranked.append(HFAnswer(answer="", score=result.no_answer_score, start=0, end=0))
+        ranked.sort(key=lambda a: -a.score)
+    return ranked[0] if top_k == 1 else ranked[:top_k]
+
+
 # -- the app -------------------------------------------------------------------------------------------------------
 
 
 def create_app(engine: QAEngine, serve: ServeConfig | None = None) -> FastAPI:
     serve = serve or ServeConfig()
     serve.validate()
-    metrics = serving_registry()
+    metrics = serving_registry(engine.model.name, __version__)
     batcher = Batcher(
         engine,
         max_wait_ms=serve.max_wait_ms,
@@ -360,8 +454,20 @@ def create_app(engine: QAEngine, serve: ServeConfig | None = None) -> FastAPI:
     add_error_handlers(app)
     add_routes(app, service, metrics)
     app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes, read_timeout=serve.read_timeout)
-    app.add_middleware(Guard, hosts=serve.hosts())
-    app.add_middleware(CountRequests, metrics=metrics)  # outermost: counts the guard's refusals too
+    app.add_middleware(Guard, hosts=serve.hosts(), api_keys=serve.api_keys)
+    if serve.cors_origins:  # outside the guard: a preflight OPTIONS is answered without a key
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(serve.cors_origins),
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(CountRequests, metrics=metrics)  # counts the guard's refusals too
+    app.add_middleware(AccessLog)  # outermost: sees every request's final status
+    if not serve.api_keys and not serve.on_loopback:
+        log.warning("listening on %s without an API key: anyone who can reach it can use it (--api-key)", serve.host)
     return app
 
 
@@ -411,11 +517,11 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
 
     @app.api_route("/metrics", methods=get, response_class=PlainTextResponse)
     async def prometheus():
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.api_route("/v1/model", methods=get)
     async def model_info():
-        return {**engine.model.describe(), "limits": svc.serve.limits(), "load_seconds": engine.model.load_seconds}
+        return {**engine.model.describe(), "limits": svc.serve.public(), "load_seconds": engine.model.load_seconds}
 
     @app.post("/api", response_model=SeedResponse)
     async def seed_api(body: SeedRequest, request: Request):
@@ -433,6 +539,28 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
             end=best.end if best else None,
             score=best.score if best else None,
         )
+
+    @app.post("/", response_model=HFAnswer | list[HFAnswer] | list[HFAnswer | list[HFAnswer]])
+    async def hf_inference(body: HFRequest, request: Request):
+        """The Hugging Face Inference API's question-answering payload, so clients of hosted QA endpoints work:
+        `{inputs: {question, context} | [...], parameters: {top_k, max_answer_len, handle_impossible_answer}}` ->
+        `{answer, score, start, end}` (a list when top_k > 1, one per input when inputs is a list)."""
+        params = body.parameters
+        server_side = [k for k in ("doc_stride", "max_seq_len", "max_question_len") if getattr(params, k) is not None]
+        if server_side or not params.align_to_words:
+            named = server_side or ["align_to_words"]
+            raise InputError(
+                f"parameters {', '.join(named)}: set per server in korqa (korqa serve --doc-stride, --max-seq-length, "
+                "--max-query-length; answers are always aligned to tokens), not per request"
+            )
+        svc.check_options(params.top_k)
+        items = body.inputs if isinstance(body.inputs, list) else [body.inputs]
+        for item in items:
+            svc.check(item.question, [item.context])
+        questions = [as_question(item.question, item.context) for item in items]
+        results = await svc.run(request, questions, params.top_k, params.max_answer_len)
+        outputs = [hf_answers(r, params.top_k or 1, params.handle_impossible_answer) for r in results]
+        return outputs if isinstance(body.inputs, list) else outputs[0]
 
     @app.post("/v1/answer", response_model=AnswerResponse)
     async def answer(body: AnswerRequest, request: Request):

@@ -16,11 +16,13 @@ import logging
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from korqa.config import ServeConfig
+from korqa.errors import ConfigError
 
 log = logging.getLogger("korqa.server")
 
@@ -136,14 +138,90 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, None)
 
 
-def run(app, sock: socket.socket, serve: ServeConfig, verbose: bool = False) -> None:
-    """Serve `app` on the bound socket until a signal (or two) says stop."""
-    limit_log_floods()
-    config = uvicorn.Config(
+def json_access_log() -> None:
+    """korqa.access lines are JSON objects already: print them as they are, one per line, on stderr."""
+    access = logging.getLogger("korqa.access")
+    if not access.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind before the model loads: a port in use is a one-line error at once, not after the load."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def uvicorn_config(app, serve: ServeConfig, verbose: bool = False) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         http=protocol_class(serve),
         timeout_keep_alive=max(1, round(serve.idle_timeout)),
         timeout_graceful_shutdown=max(1, round(serve.shutdown_timeout + 5)),
         log_level="info" if verbose else "warning",
+        access_log=False,  # korqa's own JSON access log instead
+        root_path=serve.root_path,
+        proxy_headers=serve.forwarded_allow_ips is not None,
+        forwarded_allow_ips=serve.forwarded_allow_ips,
     )
-    DrainingServer(config, app, serve).run(sockets=[sock])
+
+
+@dataclass
+class Running:
+    """A server started by `start`: its address, and how to stop it."""
+
+    url: str
+    app: object
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start(engine=None, *, model: str | None = None, **settings) -> Running:
+    """Serve in a background thread and return at once -- for a notebook cell (Jupyter, Colab):
+
+    from korqa.server import start
+    running = start(port=8000)      # the embedded model; start(model="DIR"), start(engine=...), ServeConfig fields
+    running.url                     # http://127.0.0.1:8000
+    running.stop()
+    """
+    from korqa.engine import QAEngine
+    from korqa.server.app import create_app
+
+    serve = ServeConfig(**({"port": 0} | settings))
+    serve.validate()
+    sock = listen(serve.host, serve.port)
+    engine = engine or QAEngine.from_config(model=model, threads=serve.threads)
+    app = create_app(engine, serve)
+    server = uvicorn.Server(uvicorn_config(app, serve))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="korqa-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ConfigError("the background server did not start")
+        time.sleep(0.02)
+    host, port = sock.getsockname()[:2]
+    return Running(f"http://{host if ':' not in host else f'[{host}]'}:{port}", app, server, thread)
+
+
+def run(app, sock: socket.socket, serve: ServeConfig, verbose: bool = False) -> None:
+    """Serve `app` on the bound socket until a signal (or two) says stop."""
+    json_access_log()
+    limit_log_floods()
+    DrainingServer(uvicorn_config(app, serve, verbose), app, serve).run(sockets=[sock])

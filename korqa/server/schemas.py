@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 
 class SeedRequest(BaseModel):
@@ -80,3 +80,52 @@ class BatchResponse(BaseModel):
     results: list[BatchResult]
     model: str
     timings: dict[str, float]
+
+
+# -- the Hugging Face Inference API's question-answering payload (POST /) -----------------------------------------
+
+
+class HFQuestion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: StrictStr
+    context: StrictStr
+
+
+class HFParameters(BaseModel):
+    """The question-answering pipeline's parameters. Window settings are the server's (korqa serve --doc-stride
+    ...): asking for others per request is a 422, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    top_k: StrictInt | None = Field(default=None, ge=1)
+    max_answer_len: StrictInt | None = Field(default=None, ge=1, le=512)
+    handle_impossible_answer: StrictBool = False
+    align_to_words: StrictBool = True
+    doc_stride: StrictInt | None = None
+    max_seq_len: StrictInt | None = None
+    max_question_len: StrictInt | None = None
+
+
+class HFRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "inputs": {
+                        "question": "훈민정음을 반포한 해는 언제인가?",
+                        "context": "세종은 1443년에 훈민정음을 창제하였고, 3년 뒤인 1446년에 이를 반포하였다.",
+                    },
+                    "parameters": {"top_k": 1},
+                }
+            ]
+        },
+    )
+    inputs: HFQuestion | list[HFQuestion]
+    parameters: HFParameters = Field(default_factory=HFParameters)
+
+
+class HFAnswer(BaseModel):
+    answer: str
+    score: float
+    start: int
+    end: int

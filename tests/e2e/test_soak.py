@@ -25,5 +25,6 @@ def test_mixed_traffic_loses_nothing_and_never_fails_with_5xx():
     assert set(outcomes["heavy"]) == {"413"}, report  # 16 x 20,000 characters: over the work budget
     assert set(outcomes["malformed"]) <= {"413", "415", "422"}, report
     assert outcomes["slow"].get("closed-by-server", 0) >= 1, report
-    assert report["tracebacks_in_log"] == 0 and report["log_lines"] < 50, report
-    assert report["rss_growth"] < 0.2, report  # 5-9% in the minute-long runs; short runs are noisier
+    assert report["tracebacks_in_log"] == 0 and report["other_log_lines"] < 50, report
+    assert report["access_log_lines"] >= sum(report["sent"].values()) - report["sent"]["slow"] - 50, report
+    assert report["rss_growth"] < 0.15, report  # 6-9% in the minute-long runs; short runs are noisier

@@ -4,6 +4,22 @@
 
 const $ = (id) => document.getElementById(id);
 
+// URLs are relative, so the page works under a reverse proxy's sub-path (korqa serve --root-path /qa).
+// A server started with --api-key answers 401: ask for the key once, keep it for this tab only.
+const KEY = "korqa-api-key";
+
+async function call(url, options = {}) {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const key = sessionStorage.getItem(KEY);
+    const headers = { ...(options.headers || {}), ...(key ? { Authorization: `Bearer ${key}` } : {}) };
+    const response = await fetch(url, { ...options, headers });
+    if (response.status !== 401 || attempt > 0) return response;
+    const entered = window.prompt("이 서버는 API 키가 필요합니다. 키를 입력하세요 (API key):");
+    if (!entered) return response;
+    sessionStorage.setItem(KEY, entered.trim());
+  }
+}
+
 function show(result, context) {
   const best = result.answers[0];
   $("result").hidden = false;
@@ -50,7 +66,7 @@ async function ask(event) {
   status.textContent = "찾는 중… (answering)";
   $("submit").disabled = true;
   try {
-    const response = await fetch("/v1/answer", {
+    const response = await call("v1/answer", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ question, context, top_k: 5 }),
@@ -82,5 +98,5 @@ $("example").addEventListener("click", () => {
   $("question").value = EXAMPLE.question;
   $("context").value = EXAMPLE.context;
 });
-fetch("/v1/model").then((r) => r.json()).then((m) => { $("model").textContent = `모델 (model): ${m.name}`; })
+call("v1/model").then((r) => r.json()).then((m) => { $("model").textContent = `모델 (model): ${m.name}`; })
   .catch(() => {});
