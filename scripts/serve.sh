@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Set up (the first run takes a minute or two) and start korqa on the embedded default model at
 # http://127.0.0.1:8000. Extra arguments go to `korqa serve` (e.g. --port 9000, --model DIR).
+#
+# Only what the model needs is installed: the embedded model and any ONNX export (a --model directory holding
+# model.onnx) are served with ONNX Runtime and no PyTorch (the 'serve' set, ~240 MB); a Hugging Face directory,
+# a hub id or an nlpbook --checkpoint needs PyTorch and transformers (the 'full' set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The embedded default model is ONNX and needs no torch; without it (or with --model/--checkpoint) korqa may
-# need PyTorch, so install the full set.
-if [ -f korqa/default_model/model.onnx ] && [ $# -eq 0 ]; then
-  bash scripts/setup.sh serve
-else
-  bash scripts/setup.sh full
-fi
+
+bash scripts/setup.sh "$(bash scripts/which-set.sh "$@")"
 exec .venv/bin/korqa serve "$@"

@@ -46,6 +46,7 @@ from korqa.server.schemas import (
     BatchRequest,
     BatchResponse,
     BatchResult,
+    ErrorBody,
     HFAnswer,
     HFRequest,
     QuestionIn,
@@ -488,42 +489,63 @@ def add_error_handlers(app: FastAPI) -> None:
     # Anything else is a bug: Guard answers it (500 with the request id, logged with its traceback).
 
 
+def documented(*statuses: int) -> dict:
+    """OpenAPI `responses` for these error statuses: every one has the ErrorBody."""
+    words = {
+        401: "an API key is required (korqa serve --api-key) and was missing or wrong",
+        408: "the request body stalled for over read_timeout",
+        413: "over a limit; `limit` names it",
+        415: "the body is not Content-Type: application/json",
+        422: "malformed JSON, invalid UTF-8, wrong types, missing fields, or empty text",
+        503: "too many requests waiting (max_queue) or the server is shutting down; see Retry-After",
+        504: "no answer within request_timeout",
+    }
+    return {status: {"model": ErrorBody, "description": words[status]} for status in statuses}
+
+
+ANSWER_ERRORS = documented(401, 408, 413, 415, 422, 503, 504)
+
+
 def add_routes(app: FastAPI, svc: Service, metrics) -> None:
     engine, model_name = svc.engine, svc.engine.model.name
 
-    get = ["GET", "HEAD"]
-
-    @app.api_route("/", methods=get, include_in_schema=False)
+    @app.get("/", include_in_schema=False)
+    @app.head("/", include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
-    @app.api_route("/docs", methods=get, include_in_schema=False)
+    @app.get("/docs", include_in_schema=False)
+    @app.head("/docs", include_in_schema=False)
     async def docs():
         return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_assets()), name="docs-assets")
 
-    @app.api_route("/healthz", methods=get)
+    @app.get("/healthz")
+    @app.head("/healthz", include_in_schema=False)
     async def healthz():
         return {"status": "ok"}
 
-    @app.api_route("/readyz", methods=get)
+    @app.get("/readyz", responses=documented(503))
+    @app.head("/readyz", include_in_schema=False)
     async def readyz():
         # The model is loaded before the server listens, so a server that answers is ready -- until it drains.
         if svc.draining:
             return error(503, "shutting_down", "the server is shutting down", {"Retry-After": "1"})
         return {"ready": True, "model": model_name}
 
-    @app.api_route("/metrics", methods=get, response_class=PlainTextResponse)
+    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.head("/metrics", include_in_schema=False)
     async def prometheus():
         return PlainTextResponse(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
-    @app.api_route("/v1/model", methods=get)
+    @app.get("/v1/model", responses=documented(401))
+    @app.head("/v1/model", include_in_schema=False)
     async def model_info():
         return {**engine.model.describe(), "limits": svc.serve.public(), "load_seconds": engine.model.load_seconds}
 
-    @app.post("/api", response_model=SeedResponse)
+    @app.post("/api", response_model=SeedResponse, responses=ANSWER_ERRORS)
     async def seed_api(body: SeedRequest, request: Request):
         """The nlpbook service's contract: empty question or context -> empty answer."""
         svc.check(body.question, [body.context])
@@ -540,7 +562,7 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
             score=best.score if best else None,
         )
 
-    @app.post("/", response_model=HFAnswer | list[HFAnswer] | list[HFAnswer | list[HFAnswer]])
+    @app.post("/", response_model=HFAnswer | list[HFAnswer] | list[HFAnswer | list[HFAnswer]], responses=ANSWER_ERRORS)
     async def hf_inference(body: HFRequest, request: Request):
         """The Hugging Face Inference API's question-answering payload, so clients of hosted QA endpoints work:
         `{inputs: {question, context} | [...], parameters: {top_k, max_answer_len, handle_impossible_answer}}` ->
@@ -562,7 +584,7 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
         outputs = [hf_answers(r, params.top_k or 1, params.handle_impossible_answer) for r in results]
         return outputs if isinstance(body.inputs, list) else outputs[0]
 
-    @app.post("/v1/answer", response_model=AnswerResponse)
+    @app.post("/v1/answer", response_model=AnswerResponse, responses=ANSWER_ERRORS)
     async def answer(body: AnswerRequest, request: Request):
         svc.check(body.question, body.passages)
         svc.check_options(body.top_k)
@@ -575,7 +597,7 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
             timings=result.timings,
         )
 
-    @app.post("/v1/answer/batch", response_model=BatchResponse)
+    @app.post("/v1/answer/batch", response_model=BatchResponse, responses=ANSWER_ERRORS)
     async def answer_batch(body: BatchRequest, request: Request):
         svc.check_options(body.top_k)
         results = await svc.run(request, svc.questions(body.items), body.top_k, body.max_answer_length)

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
+KOREAN_EXAMPLE = {
+    "question": "훈민정음을 반포한 해는 언제인가?",
+    "context": "세종은 1443년에 훈민정음을 창제하였고, 3년 뒤인 1446년에 이를 반포하였다.",
+}
+
+
+class ErrorBody(BaseModel):
+    """Every error response: what kind of error, and what is wrong, in words a client can show."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "limit",
+                    "detail": "passage 0 has 25000 characters, over max_context_chars (20000)",
+                    "limit": "max_context_chars",
+                },
+                {"error": "invalid_input", "detail": "question is empty"},
+            ]
+        }
+    )
+    error: str  # limit | invalid_input | invalid_request | unauthorized | unsupported_media_type | busy | ...
+    detail: str
+    limit: str | None = None  # with 413: the limit's name (a korqa serve option)
+    request_id: str | None = None  # with 500: the id the server logged
+
 
 class SeedRequest(BaseModel):
     """POST /api, exactly as the nlpbook web service: {question, context}. Other fields are allowed."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [KOREAN_EXAMPLE]})
     question: StrictStr
     context: StrictStr
 
@@ -48,11 +74,11 @@ class QuestionIn(BaseModel):
 
 
 class AnswerRequest(QuestionIn, AnswerOptions):
-    pass
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [KOREAN_EXAMPLE | {"top_k": 3}]})
 
 
 class BatchRequest(AnswerOptions):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [KOREAN_EXAMPLE], "top_k": 1}]})
     items: list[QuestionIn]
 
 
