@@ -21,5 +21,6 @@ USER korqa
 ENV KORQA_HOST=0.0.0.0 KORQA_PORT=8000
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
-    CMD python3 -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"
+    CMD python3 -c "import os, sys, urllib.request; port = os.environ.get('KORQA_PORT', '8000'); \
+sys.exit(urllib.request.urlopen('http://127.0.0.1:' + port + '/readyz', timeout=2).status != 200)"
 CMD ["korqa", "serve"]
