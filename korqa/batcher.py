@@ -86,6 +86,7 @@ class _Job:
     windows: list[list[Window]]  # per question
     top_k: int | None
     max_answer_length: int | None
+    no_answer_threshold: float | str | None
     future: Future
     enqueued: float
     tokenize_ms: float
@@ -142,6 +143,7 @@ class Batcher:
         top_k: int | None = None,
         max_answer_length: int | None = None,
         timeout: float | None = None,
+        no_answer_threshold: float | str | None = None,
     ) -> Future:
         """Cut the questions into windows and queue them; the future resolves to one QAResult per question, or
         fails with DeadlineExceeded after `timeout` seconds."""
@@ -156,7 +158,9 @@ class Batcher:
             raise WorkLimit(_windows_in(windows) + exc.windows, budget) from None
         now = time.perf_counter()
         deadline = now + timeout if timeout else None
-        job = _Job(questions, windows, top_k, max_answer_length, Future(), now, (now - t0) * 1e3, deadline)
+        job = _Job(
+            questions, windows, top_k, max_answer_length, no_answer_threshold, Future(), now, (now - t0) * 1e3, deadline
+        )
         with self._cv:
             if not self._running:
                 raise ShuttingDown("the server is shutting down; try again shortly")
@@ -323,7 +327,9 @@ class Batcher:
         for qi, (q, ws) in enumerate(zip(job.questions, job.windows, strict=True)):
             starts = [job.logits[(qi, wi)][0] for wi in range(len(ws))]
             ends = [job.logits[(qi, wi)][1] for wi in range(len(ws))]
-            results.append(self.engine.decode(q, ws, starts, ends, job.top_k, job.max_answer_length))
+            results.append(
+                self.engine.decode(q, ws, starts, ends, job.top_k, job.max_answer_length, job.no_answer_threshold)
+            )
         return results
 
     # -- metrics ------------------------------------------------------------------------------------------------

@@ -112,6 +112,7 @@ QA_OPTIONS = {
     "top_k": "answers returned per question",
     "no_answer_threshold": "withhold the answer when p(no answer) >= this; 'off' never withholds",
     "use_boundary_rules": "cut the particles the model learned to cut at answer edges",
+    "overlap_threshold": "top-k: drop a candidate sharing more than this share of a better answer's characters",
     "max_batch_tokens": "tokens per forward batch, padding included",
 }
 QA_SPECIAL = {
@@ -192,13 +193,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
         out = {
             "question": args.question,
             "answers": [a.__dict__ for a in result.answers],
+            "no_answer": result.no_answer,
             "no_answer_score": result.no_answer_score,
+            "best_guess": result.best_guess.__dict__ if result.best_guess else None,
             "model": engine.model.name,
         }
         print(json.dumps(out, ensure_ascii=False))
         return 0
     if not result.answers:
-        print(f"(no answer; p(no answer) = {result.no_answer_score:.3f})")
+        print(f"지문에서 답을 찾지 못했습니다 (no answer; p(no answer) = {result.no_answer_score:.3f})")
+        if result.best_guess:
+            print(f"a guess, not an answer: {result.best_guess.text}\tscore {result.best_guess.score:.3f}")
     for rank, a in enumerate(result.answers, 1):
         print(f"{rank}. {a.text}\t[{a.start}:{a.end}]\tscore {a.score:.3f}")
     return 0

@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 1,
     "no_answer_threshold": OFF,
     "use_boundary_rules": True,
+    # A candidate sharing more than this share of the shorter span with a better answer in the same passage is
+    # dropped (Haystack's overlap_threshold): 0 keeps no fragments of a better answer in the top-k list.
+    "overlap_threshold": 0.0,
     # Tokens per padded batch. On 2 cores the int8 default model answered 22.5 / 23.1 questions/s at 384 and
     # 22.2 / 22.2 at 768 (korqa eval, 300 val questions, interleaved; earlier: 19.6 at 1536, 15.8 at 3072, 12.4 at
     # 8192). 384 also halves the batch a newly arrived request may wait behind.
@@ -59,6 +62,7 @@ class QAConfig:
     top_k: int | None = None
     no_answer_threshold: float | str | None = None  # "off": always answer; else withhold if p(no answer) >= it
     use_boundary_rules: bool | None = None  # apply the model's learned particle cuts (korqa.boundaries)
+    overlap_threshold: float | None = None  # top-k: drop candidates overlapping a better one by more than this
 
     # Batching: windows are padded to the longest in a batch; a batch holds at most this many tokens.
     max_batch_tokens: int | None = None
@@ -102,7 +106,7 @@ class QAConfig:
     @property
     def withhold_threshold(self) -> float | None:
         """no_answer_threshold as span decoding takes it: None means never withhold."""
-        return None if self.no_answer_threshold in (OFF, None) else float(self.no_answer_threshold)
+        return withhold_threshold(self.no_answer_threshold)
 
     def validate(self) -> None:
         for name in ("max_seq_length", "max_query_length", "doc_stride", "max_answer_length", "top_k"):
@@ -113,11 +117,21 @@ class QAConfig:
             raise ConfigError(f"trust_checkpoint must be True or False, got {self.trust_checkpoint!r}")
         if self.use_boundary_rules is not None and not isinstance(self.use_boundary_rules, bool):
             raise ConfigError(f"use_boundary_rules must be True or False, got {self.use_boundary_rules!r}")
+        overlap = self.overlap_threshold
+        if overlap is not None and (
+            isinstance(overlap, bool) or not isinstance(overlap, int | float) or not 0 <= overlap <= 1
+        ):
+            raise ConfigError(f"overlap_threshold must be a number in [0, 1], got {overlap!r}")
         threshold = self.no_answer_threshold
         if threshold not in (None, OFF) and (
             isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0
         ):
             raise ConfigError(f"no_answer_threshold must be a number in [0, 1] or 'off', got {threshold!r}")
+
+
+def withhold_threshold(value: float | str | None) -> float | None:
+    """A no_answer_threshold as span decoding takes it: None means never withhold."""
+    return None if value in (OFF, None) else float(value)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from korqa.config import QAConfig
+from korqa.config import QAConfig, withhold_threshold
 from korqa.errors import InputError, LimitError
 from korqa.models import LoadedModel
 from korqa.normalize import Normalized, has_visible, to_nfc
@@ -32,10 +32,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class QAResult:
-    answers: list[Answer]
+    answers: list[Answer]  # empty when the answer was withheld (no_answer_threshold) or there was none
     no_answer_score: float
     windows: int
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    best_guess: Answer | None = None  # the best span even when withheld: show it as a guess, never as the answer
+
+    @property
+    def no_answer(self) -> bool:
+        return not self.answers
 
 
 @dataclass(frozen=True)
@@ -218,8 +223,10 @@ class QAEngine:
         ends: Sequence[np.ndarray],
         top_k: int | None = None,
         max_answer_length: int | None = None,
+        no_answer_threshold: float | str | None = None,
     ) -> QAResult:
-        """Answers of one question from its windows' logits."""
+        """Answers of one question from its windows' logits. `no_answer_threshold` overrides the config's for this
+        question ("off": never withhold)."""
         cfg = self.config
         top_k = cfg.top_k if top_k is None else top_k
         max_answer_length = cfg.max_answer_length if max_answer_length is None else max_answer_length
@@ -233,7 +240,13 @@ class QAEngine:
             [form.text for form in q.forms],
             max_answer_length=max_answer_length,
             top_k=top_k,
-            no_answer_threshold=cfg.withhold_threshold,
+            no_answer_threshold=cfg.withhold_threshold
+            if no_answer_threshold is None
+            else withhold_threshold(no_answer_threshold),
             boundaries=self.model.boundaries if cfg.use_boundary_rules else None,
+            overlap_threshold=cfg.overlap_threshold,
         )
-        return QAResult([as_sent(a, q) for a in decoded.answers], decoded.no_answer_score, len(windows))
+        guess = as_sent(decoded.best_guess, q) if decoded.best_guess else None
+        return QAResult(
+            [as_sent(a, q) for a in decoded.answers], decoded.no_answer_score, len(windows), best_guess=guess
+        )

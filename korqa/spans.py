@@ -40,6 +40,7 @@ class Answer:
 class Decoded:
     answers: list[Answer]
     no_answer_score: float  # probability that no window holds an answer
+    best_guess: Answer | None = None  # the best span, also when it was withheld (then answers is empty)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -85,6 +86,7 @@ def decode(
     top_k: int = 1,
     no_answer_threshold: float | None = None,
     boundaries: BoundaryRules | None = None,
+    overlap_threshold: float = 1.0,
 ) -> Decoded:
     """Rank answers over all windows of all passages of one question.
 
@@ -109,8 +111,30 @@ def decode(
             key = (window.context_index, char_start, char_end)
             if score > best.get(key, -1.0):
                 best[key] = score
-    if not windows or (no_answer_threshold is not None and no_answer >= no_answer_threshold):
-        return Decoded([], no_answer if windows else 1.0)
-    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+    if not windows:
+        return Decoded([], 1.0)
+    ranked = distinct(sorted(best.items(), key=lambda item: (-item[1], item[0])), top_k, overlap_threshold)
     answers = [Answer(contexts[ci][s:e], s, e, min(1.0, max(0.0, score)), ci) for (ci, s, e), score in ranked]
-    return Decoded(answers, no_answer)
+    guess = answers[0] if answers else None
+    if no_answer_threshold is not None and no_answer >= no_answer_threshold:
+        return Decoded([], no_answer, guess)
+    return Decoded(answers, no_answer, guess)
+
+
+def overlap(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Shared characters over the shorter span's length (0: apart, 1: one inside the other)."""
+    shared = min(a[1], b[1]) - max(a[0], b[0])
+    return max(0, shared) / max(1, min(a[1] - a[0], b[1] - b[0]))
+
+
+def distinct(ranked, top_k: int, overlap_threshold: float):
+    """The first top_k candidates, best first, that overlap no better one in the same passage by more than
+    `overlap_threshold` (0: any shared character; 1: only spans inside another). No fragments of the best answer
+    (`년`, `14`, `3년 뒤인 1446년` next to `1446년`) fill the list: top_k is k distinct answers or fewer."""
+    kept = []
+    for (ci, s, e), score in ranked:
+        if all(kc != ci or overlap((s, e), (ks, ke)) <= overlap_threshold for (kc, ks, ke), _ in kept):
+            kept.append(((ci, s, e), score))
+            if len(kept) == top_k:
+                break
+    return kept

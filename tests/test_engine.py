@@ -49,12 +49,16 @@ def test_the_passage_holding_the_answer_wins_among_several(engine):
     assert all(a.score <= best.score for a in result.answers)
 
 
-def test_top_k_returns_distinct_spans_best_first(engine):
+def test_top_k_returns_distinct_spans_best_first_without_fragments_of_better_ones(engine, tiny_model):
     ex = example(4, 10, 10)
     answers = engine.answer(ex.question, ex.context, top_k=5).answers
-    assert len(answers) == 5
-    assert len({(a.start, a.end) for a in answers}) == 5
+    assert 1 <= len(answers) <= 5 and answers[0].text == ex.answer_text
     assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
+    for i, a in enumerate(answers):  # no candidate shares a character with a better one (overlap_threshold 0)
+        assert all(a.end <= b.start or b.end <= a.start for b in answers[:i])
+    # overlap_threshold 1 keeps every distinct span, fragments included: five of them
+    everything = QAEngine(tiny_model, QAConfig(overlap_threshold=1.0)).answer(ex.question, ex.context, top_k=5).answers
+    assert len({(a.start, a.end) for a in everything}) == 5 and len(everything) > len(answers)
 
 
 def test_empty_question_or_passage_is_an_input_error(engine):

@@ -27,6 +27,7 @@ VALUES = {
     "top_k": [1, 3],
     "no_answer_threshold": [OFF, 0.25],
     "use_boundary_rules": [True, False],
+    "overlap_threshold": [0.0, 0.5],
     "max_batch_tokens": [768, 333],
 }
 

@@ -144,3 +144,20 @@ def test_best_spans_enumerates_only_valid_spans(n, max_len):
         assert score == pytest.approx(ps[i] * pe[j])
     brute = max(ps[i] * pe[j] for i in range(n) for j in range(i, min(n, i + max_len)))
     assert spans[0][2] == pytest.approx(brute)
+
+
+def test_a_withheld_answer_keeps_its_best_guess_apart():
+    w = make_window(CONTEXT, TOKENS)
+    s, e = logits_for(w, starts=[(w.passage_start, 1)], ends=[(w.passage_start, 1)], cls=8)
+    decoded = decode([w], [s], [e], [CONTEXT], no_answer_threshold=0.5)
+    answered = decode([w], [s], [e], [CONTEXT])
+    assert decoded.answers == [] and decoded.best_guess == answered.answers[0]
+
+
+def test_overlap_rule_keeps_no_fragments_of_a_better_answer():
+    from korqa.spans import distinct, overlap
+
+    ranked = [((0, 10, 15), 0.9), ((0, 14, 15), 0.05), ((0, 3, 15), 0.04), ((0, 20, 24), 0.01), ((1, 10, 15), 0.008)]
+    assert [k for k, _ in distinct(ranked, 5, 0.0)] == [(0, 10, 15), (0, 20, 24), (1, 10, 15)]
+    assert len(distinct(ranked, 5, 1.0)) == 5  # 1.0: every distinct span
+    assert overlap((0, 10), (5, 20)) == 0.5 and overlap((0, 4), (4, 8)) == 0.0

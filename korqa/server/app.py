@@ -384,12 +384,20 @@ class Service:
 
     draining = False  # set on SIGTERM: new requests get 503, /readyz too
 
-    async def run(self, request: Request, questions: list[Question], top_k=None, max_answer_length=None):
+    async def run(
+        self, request: Request, questions: list[Question], top_k=None, max_answer_length=None, no_answer_threshold=None
+    ):
         """Queue the questions for the model; give up (and free the queue) if the client goes away."""
         if self.draining:
             raise ShuttingDown("the server is shutting down; try again shortly")
-        submit = self.batcher.submit
-        future = await asyncio.to_thread(submit, questions, top_k, max_answer_length, self.serve.request_timeout)
+        future = await asyncio.to_thread(
+            self.batcher.submit,
+            questions,
+            top_k,
+            max_answer_length,
+            self.serve.request_timeout,
+            no_answer_threshold,
+        )
         waiting = asyncio.wrap_future(future)
         gone = asyncio.ensure_future(disconnected(request))
         try:  # wait for whichever comes first; no polling (16 waiting clients polling was measurable CPU)
@@ -410,6 +418,16 @@ class Service:
 
 def answers_out(result: QAResult) -> list[AnswerOut]:
     return [AnswerOut(**asdict(a)) for a in result.answers]
+
+
+def result_out(result: QAResult) -> dict:
+    """What /v1/answer and each /v1/answer/batch result say about one question."""
+    return {
+        "answers": answers_out(result),
+        "no_answer": result.no_answer,
+        "no_answer_score": result.no_answer_score,
+        "best_guess": AnswerOut(**asdict(result.best_guess)) if result.best_guess else None,
+    }
 
 
 def hf_answers(result: QAResult, top_k: int, handle_impossible: bool) -> HFAnswer | list[HFAnswer]:
@@ -560,6 +578,7 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
             start=best.start if best else None,
             end=best.end if best else None,
             score=best.score if best else None,
+            no_answer=result.no_answer,
         )
 
     @app.post("/", response_model=HFAnswer | list[HFAnswer] | list[HFAnswer | list[HFAnswer]], responses=ANSWER_ERRORS)
@@ -589,20 +608,17 @@ def add_routes(app: FastAPI, svc: Service, metrics) -> None:
         svc.check(body.question, body.passages)
         svc.check_options(body.top_k)
         question = as_question(body.question, body.passages)
-        (result,) = await svc.run(request, [question], body.top_k, body.max_answer_length)
-        return AnswerResponse(
-            answers=answers_out(result),
-            no_answer_score=result.no_answer_score,
-            model=model_name,
-            timings=result.timings,
-        )
+        (result,) = await svc.run(request, [question], body.top_k, body.max_answer_length, body.no_answer_threshold)
+        return AnswerResponse(**result_out(result), model=model_name, timings=result.timings)
 
     @app.post("/v1/answer/batch", response_model=BatchResponse, responses=ANSWER_ERRORS)
     async def answer_batch(body: BatchRequest, request: Request):
         svc.check_options(body.top_k)
-        results = await svc.run(request, svc.questions(body.items), body.top_k, body.max_answer_length)
+        results = await svc.run(
+            request, svc.questions(body.items), body.top_k, body.max_answer_length, body.no_answer_threshold
+        )
         return BatchResponse(
-            results=[BatchResult(answers=answers_out(r), no_answer_score=r.no_answer_score) for r in results],
+            results=[BatchResult(**result_out(r)) for r in results],
             model=model_name,
             timings=results[0].timings if results else {},
         )

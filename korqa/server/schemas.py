@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
 KOREAN_EXAMPLE = {
     "question": "훈민정음을 반포한 해는 언제인가?",
@@ -42,16 +44,19 @@ class SeedRequest(BaseModel):
 class SeedResponse(BaseModel):
     question: str
     context: str
-    answer: str
+    answer: str  # "" when the passage does not hold the answer (withheld) -- what nlpbook clients already show
     start: int | None = None
     end: int | None = None
     score: float | None = None
+    no_answer: bool = False  # the answer was withheld: the passage does not seem to hold it
 
 
 class AnswerOptions(BaseModel):
     # Strict: "3" and true are not numbers (pydantic would otherwise coerce them).
     top_k: StrictInt | None = Field(default=None, ge=1)
     max_answer_length: StrictInt | None = Field(default=None, ge=1, le=512)
+    # Withhold the answer when p(no answer) >= this, for this request ("off": never); default: the server's.
+    no_answer_threshold: Annotated[StrictFloat, Field(ge=0, le=1)] | Literal["off"] | None = None
 
 
 class QuestionIn(BaseModel):
@@ -91,15 +96,19 @@ class AnswerOut(BaseModel):
 
 
 class AnswerResponse(BaseModel):
-    answers: list[AnswerOut]
+    answers: list[AnswerOut]  # empty when withheld
+    no_answer: bool  # true: the passage does not seem to hold the answer (no_answer_score >= the threshold)
     no_answer_score: float
+    best_guess: AnswerOut | None = None  # the best span even when withheld: a guess, not an answer
     model: str
     timings: dict[str, float]
 
 
 class BatchResult(BaseModel):
     answers: list[AnswerOut]
+    no_answer: bool
     no_answer_score: float
+    best_guess: AnswerOut | None = None
 
 
 class BatchResponse(BaseModel):

@@ -38,7 +38,8 @@ def test_seed_api_empty_input_gives_an_empty_answer(client, question, context):
 
 def test_answer_with_offsets_scores_and_top_k(client):
     body = client.post("/v1/answer", json={"question": QUESTION, "context": CONTEXT, "top_k": 3}).json()
-    assert len(body["answers"]) == 3
+    assert 1 <= len(body["answers"]) <= 3  # distinct answers only: fragments of a better one are dropped
+    assert body["no_answer"] is False and body["best_guess"] == body["answers"][0]
     best = body["answers"][0]
     assert best["text"] == "甲 마바 丙" == CONTEXT[best["start"] : best["end"]]
     assert 0 <= best["score"] <= 1 and best["context_index"] == 0

@@ -27,10 +27,18 @@ function show(result, context) {
   passage.replaceChildren();
   const others = $("others");
   others.replaceChildren();
+  const guess = $("guess");
+  guess.hidden = true;
   if (!best) {
-    $("answer").textContent = "답을 찾지 못했습니다 (no answer)";
-    $("score").textContent = `무응답 확률 ${(result.no_answer_score * 100).toFixed(1)}%`;
+    // Withheld: the passage does not seem to hold the answer. The best span is shown dimmed, as a guess only.
+    $("answer").textContent = "지문에서 답을 찾지 못했습니다";
+    $("score").textContent = `무응답 확률 (no answer) ${(result.no_answer_score * 100).toFixed(1)}%`;
     passage.append(document.createTextNode(context));
+    if (result.best_guess) {
+      guess.hidden = false;
+      guess.textContent = `추측 (a guess, not an answer): ${result.best_guess.text} ` +
+        `(${(result.best_guess.score * 100).toFixed(1)}%)`;
+    }
     return;
   }
   $("answer").textContent = best.text;
