@@ -245,8 +245,62 @@ def cmd_eval(args: argparse.Namespace) -> int:
         + (f", {qps:.2f} questions/s" if qps else "")
         + ")"
     )
+    if "NoAns_total" in report:
+        print(
+            f"HasAns EM {report['HasAns_exact']:.2f}  F1 {report['HasAns_f1']:.2f}  ({report['HasAns_total']})   "
+            f"NoAns EM/F1 {report['NoAns_exact']:.2f}  ({report['NoAns_total']}, the share withheld)"
+        )
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+def cmd_make_unanswerable(args: argparse.Namespace) -> int:
+    from korqa.data import read_json, read_squad
+    from korqa.unanswerable import pair_unanswerable
+
+    read_squad(args.data)  # checked whole first
+    squad = pair_unanswerable(read_json(args.data), seed=args.seed, kinds=args.kinds)
+    Path(args.out).write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    items = read_squad(args.out)
+    impossible = sum(i.is_impossible for i in items)
+    print(f"{len(items) - impossible} answerable + {impossible} unanswerable questions -> {args.out}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from korqa.data import read_squad
+    from korqa.evaluate import chunks
+    from korqa.models import ModelSettings
+    from korqa.unanswerable import best_threshold
+
+    items = read_squad(args.data)[: args.limit]
+    if all(i.answers for i in items) or not any(i.answers for i in items):
+        raise ConfigError(
+            f"{args.data}: calibration needs questions with and without answers (korqa make-unanswerable)"
+        )
+    engine = load_engine(args)
+    guesses, no_answer = {}, {}
+    from tqdm import tqdm
+
+    with tqdm(total=len(items), unit="q", desc="calibrate", file=sys.stderr) as bar:
+        for group in chunks(items, 16):
+            for item, result in zip(group, engine.answer_many([(i.question, i.context) for i in group]), strict=True):
+                guesses[item.id] = result.best_guess.text if result.best_guess else ""
+                no_answer[item.id] = result.no_answer_score
+            bar.update(len(group))
+    best = best_threshold(items, guesses, no_answer)
+    print(json.dumps(best, ensure_ascii=False))
+    if args.write:
+        if args.model is None and args.checkpoint is None:
+            directory = Path(engine.model.path)
+        elif args.model and Path(args.model).is_dir():
+            directory = Path(args.model)
+        else:
+            raise ConfigError("--write needs a model directory (--model DIR, or the embedded model)")
+        settings = ModelSettings.read(directory)
+        settings.qa["no_answer_threshold"] = best["threshold"]
+        print(f"no_answer_threshold {best['threshold']} -> {settings.write(directory)}")
     return 0
 
 
@@ -439,6 +493,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object on the last line")
     add_model_options(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("make-unanswerable", help="add unanswerable pairs to a KorQuAD/SQuAD file (SQuAD 2.0 out)")
+    p.add_argument("--data", required=True, help="KorQuAD 1.0 / SQuAD 1.1 JSON")
+    p.add_argument("--out", required=True, help="SQuAD 2.0 JSON to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the pairing (default: 0)")
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=["hard", "easy"],
+        default=["hard", "easy"],
+        help="hard: another paragraph of the same article; easy: another article's (default: both)",
+    )
+    p.set_defaults(func=cmd_make_unanswerable)
+
+    p = sub.add_parser("calibrate", help="the no-answer threshold that maximises F1 on a SQuAD 2.0 file")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="SQuAD 2.0 JSON with answerable and unanswerable questions "
+        "(training data: korqa make-unanswerable), never the evaluation data",
+    )
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--write", action="store_true", help="save the threshold in the model directory's korqa.json")
+    add_model_options(p)
+    p.set_defaults(func=cmd_calibrate)
 
     add_train_commands(sub)
 

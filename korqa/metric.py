@@ -46,20 +46,35 @@ def f1_score(prediction: str, ground_truth: str) -> float:
 
 
 def score(items: Iterable[QAItem], predictions: dict[str, str]) -> dict[str, float]:
-    """{"exact_match", "f1"} in percent, as the official script; plus the counts."""
+    """{"exact_match", "f1"} in percent, as the official script; plus the counts. With unanswerable questions
+    (SQuAD 2.0) also HasAns_* and NoAns_* as SQuAD 2.0's script reports them (withheld = the empty string)."""
     items = list(items)
-    em = f1 = 0.0
+    per = {}
     for item in items:
         if item.id not in predictions:
+            per[item.id] = (0.0, 0.0)
             continue
         prediction = predictions[item.id]
         golds = item.answers or ("",)
-        em += max(exact_match_score(prediction, gold) for gold in golds)
-        f1 += max(f1_score(prediction, gold) for gold in golds)
-    total = len(items)
-    return {
-        "exact_match": 100.0 * em / total if total else 0.0,
-        "f1": 100.0 * f1 / total if total else 0.0,
-        "count": total,
-        "answered": sum(1 for item in items if item.id in predictions),
-    }
+        per[item.id] = (
+            max(float(exact_match_score(prediction, gold)) for gold in golds),
+            max(f1_score(prediction, gold) for gold in golds),
+        )
+
+    def totals(group: list[QAItem]) -> tuple[float, float]:
+        n = len(group)
+        return (
+            100.0 * sum(per[i.id][0] for i in group) / n if n else 0.0,
+            100.0 * sum(per[i.id][1] for i in group) / n if n else 0.0,
+        )
+
+    em, f1 = totals(items)
+    out = {"exact_match": em, "f1": f1, "count": len(items), "answered": sum(1 for i in items if i.id in predictions)}
+    no_answer = [i for i in items if not i.answers]
+    if no_answer:
+        has_answer = [i for i in items if i.answers]
+        out |= dict(zip(("HasAns_exact", "HasAns_f1"), totals(has_answer), strict=True)) | {
+            "HasAns_total": len(has_answer)
+        }
+        out |= dict(zip(("NoAns_exact", "NoAns_f1"), totals(no_answer), strict=True)) | {"NoAns_total": len(no_answer)}
+    return out
