@@ -50,6 +50,8 @@ function show(result, context) {
   mark.textContent = chars.slice(best.start, best.end).join("");
   passage.append(document.createTextNode(chars.slice(0, best.start).join("")), mark,
                  document.createTextNode(chars.slice(best.end).join("")));
+  const box = mark.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) mark.scrollIntoView({ block: "center" });
   for (const a of result.answers.slice(1)) {
     const li = document.createElement("li");
     li.textContent = `${a.text} (${(a.score * 100).toFixed(1)}%)`;
@@ -62,16 +64,52 @@ function show(result, context) {
   }
 }
 
+// Error replies in words a reader understands (no internal setting names); the detail stays in the console.
+const LIMITS = {
+  max_context_chars: "지문이 너무 깁니다. 더 짧게 나누어 물어보세요",
+  max_question_chars: "질문이 너무 깁니다",
+  max_body_bytes: "보낸 내용이 너무 큽니다",
+  max_request_windows: "지문이 너무 길어 한 번에 답할 수 없습니다",
+  max_contexts: "지문이 너무 많습니다",
+  max_top_k: "요청한 후보 수가 너무 많습니다",
+};
+const ERRORS = {
+  busy: "서버가 바쁩니다. 잠시 후 다시 시도하세요",
+  shutting_down: "서버가 재시작 중입니다. 잠시 후 다시 시도하세요",
+  timeout: "답을 찾는 데 너무 오래 걸렸습니다. 지문을 줄여 다시 시도하세요",
+  unauthorized: "API 키가 맞지 않습니다",
+  invalid_input: "질문과 지문을 확인하세요",
+  invalid_request: "질문과 지문을 확인하세요",
+};
+
+function explain(status, body) {
+  if (body && body.limit && LIMITS[body.limit]) return LIMITS[body.limit];
+  if (body && ERRORS[body.error]) return ERRORS[body.error];
+  return `서버 오류가 났습니다 (HTTP ${status})`;
+}
+
+function clearResult() {
+  $("result").hidden = true;
+  $("result").classList.remove("stale");
+}
+
 async function ask(event) {
   event.preventDefault();
   const question = $("question").value;
   const context = $("context").value;
   const status = $("status");
   if (!question.trim() || !context.trim()) {
+    clearResult();
     status.textContent = "질문과 지문을 모두 입력하세요 (enter a question and a passage)";
     return;
   }
-  status.textContent = "찾는 중… (answering)";
+  // The previous answer is dimmed while the new one loads, so it never looks like the answer to this question.
+  $("result").classList.add("stale");
+  const started = performance.now();
+  const tick = () => { status.textContent = `찾는 중… ${((performance.now() - started) / 1000).toFixed(1)} s`; };
+  tick();
+  const timer = setInterval(tick, 100);
+  $("spinner").hidden = false;
   $("submit").disabled = true;
   try {
     const response = await call("v1/answer", {
@@ -79,18 +117,40 @@ async function ask(event) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ question, context, top_k: 5 }),
     });
+    const type = response.headers.get("Content-Type") || "";
+    if (!type.includes("application/json")) {  // a proxy's error page, not korqa
+      clearResult();
+      status.textContent = `서버에 연결할 수 없거나 서버가 오류 페이지를 보냈습니다 (HTTP ${response.status})`;
+      return;
+    }
     const body = await response.json();
     if (!response.ok) {
-      status.textContent = `오류 (error ${response.status}): ${body.detail || ""}`;
+      clearResult();
+      console.warn("korqa:", response.status, body);
+      status.textContent = `오류: ${explain(response.status, body)}`;
       return;
     }
     show(body, context);
+    $("result").classList.remove("stale");
     status.textContent = `${Math.round(body.timings.forward_ms + body.timings.tokenize_ms + body.timings.decode_ms)} ms`;
   } catch (err) {
-    status.textContent = `서버에 연결할 수 없습니다 (cannot reach the server): ${err}`;
+    clearResult();
+    status.textContent = `서버에 연결할 수 없습니다 (cannot reach the server)`;
+    console.warn("korqa:", err);
   } finally {
+    clearInterval(timer);
+    $("spinner").hidden = true;
     $("submit").disabled = false;
   }
+}
+
+let maxChars = null;  // the server's max_context_chars, from /v1/model
+
+function count() {
+  const n = Array.from($("context").value).length;
+  const counter = $("counter");
+  counter.textContent = maxChars ? `${n.toLocaleString()} / ${maxChars.toLocaleString()}자` : `${n.toLocaleString()}자`;
+  counter.classList.toggle("over", maxChars !== null && n > maxChars);
 }
 
 const EXAMPLE = {
@@ -102,9 +162,15 @@ const EXAMPLE = {
 };
 
 $("ask").addEventListener("submit", ask);
-$("example").addEventListener("click", () => {
+$("example").addEventListener("click", () => {  // fills the form and asks at once
   $("question").value = EXAMPLE.question;
   $("context").value = EXAMPLE.context;
+  count();
+  $("ask").requestSubmit();
 });
-call("v1/model").then((r) => r.json()).then((m) => { $("model").textContent = `모델 (model): ${m.name}`; })
-  .catch(() => {});
+$("context").addEventListener("input", count);
+call("v1/model").then((r) => r.json()).then((m) => {
+  $("model").textContent = `모델 (model): ${m.name}`;
+  maxChars = (m.limits && m.limits.max_context_chars) || null;
+  count();
+}).catch(() => {});
