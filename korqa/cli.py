@@ -113,6 +113,7 @@ QA_OPTIONS = {
     "no_answer_threshold": "withhold the answer when p(no answer) >= this; 'off' never withholds",
     "use_boundary_rules": "cut the particles the model learned to cut at answer edges",
     "overlap_threshold": "top-k: drop a candidate sharing more than this share of a better answer's characters",
+    "temperature": "divide logits by this before the softmax (korqa calibrate fits it)",
     "max_batch_tokens": "tokens per forward batch, padding included",
 }
 QA_SPECIAL = {
@@ -269,10 +270,15 @@ def cmd_make_unanswerable(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
     from korqa.data import read_squad
+    from korqa.engine import QAEngine, as_question
     from korqa.evaluate import chunks
     from korqa.models import ModelSettings
-    from korqa.unanswerable import best_threshold
+    from korqa.unanswerable import best_threshold, calibration_table
 
     items = read_squad(args.data)[: args.limit]
     if all(i.answers for i in items) or not any(i.answers for i in items):
@@ -280,17 +286,39 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"{args.data}: calibration needs questions with and without answers (korqa make-unanswerable)"
         )
     engine = load_engine(args)
-    guesses, no_answer = {}, {}
-    from tqdm import tqdm
-
+    questions = [as_question(i.question, i.context) for i in items]
+    windows = [engine.windows_for(q) for q in questions]
+    logits = []
     with tqdm(total=len(items), unit="q", desc="calibrate", file=sys.stderr) as bar:
-        for group in chunks(items, 16):
-            for item, result in zip(group, engine.answer_many([(i.question, i.context) for i in group]), strict=True):
-                guesses[item.id] = result.best_guess.text if result.best_guess else ""
-                no_answer[item.id] = result.no_answer_score
+        for group in chunks(list(range(len(items))), 16):  # the model runs once; temperatures only re-decode
+            flat = [w for k in group for w in windows[k]]
+            starts, ends = engine.forward(flat)
+            at = 0
+            for k in group:
+                n = len(windows[k])
+                logits.append((starts[at : at + n], ends[at : at + n]))
+                at += n
             bar.update(len(group))
+
+    def decode_at(t: float):
+        scaled = QAEngine(engine.model, replace(engine.config, temperature=t, no_answer_threshold="off"))
+        return [scaled.decode(q, ws, s, e) for q, ws, (s, e) in zip(questions, windows, logits, strict=True)]
+
+    table = calibration_table(items, decode_at)
+    fitted = min(table, key=lambda row: row["nll"])
+    results = decode_at(fitted["temperature"])
+    guesses = {i.id: r.best_guess.text if r.best_guess else "" for i, r in zip(items, results, strict=True)}
+    no_answer = {i.id: r.no_answer_score for i, r in zip(items, results, strict=True)}
     best = best_threshold(items, guesses, no_answer)
-    print(json.dumps(best, ensure_ascii=False))
+    at_one = next(row for row in table if row["temperature"] == 1.0)
+    report = {
+        "temperature": fitted["temperature"],
+        "ece_at_1": round(at_one["ece"], 4),
+        "ece": round(fitted["ece"], 4),
+        **best,
+        "table": [{k: round(v, 4) for k, v in row.items()} for row in table],
+    }
+    print(json.dumps(report, ensure_ascii=False))
     if args.write:
         if args.model is None and args.checkpoint is None:
             directory = Path(engine.model.path)
@@ -299,8 +327,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         else:
             raise ConfigError("--write needs a model directory (--model DIR, or the embedded model)")
         settings = ModelSettings.read(directory)
-        settings.qa["no_answer_threshold"] = best["threshold"]
-        print(f"no_answer_threshold {best['threshold']} -> {settings.write(directory)}")
+        settings.qa |= {"temperature": fitted["temperature"], "no_answer_threshold": best["threshold"]}
+        print(
+            f"temperature {fitted['temperature']}, no_answer_threshold {best['threshold']} -> {settings.write(directory)}"
+        )
     return 0
 
 
@@ -507,7 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_make_unanswerable)
 
-    p = sub.add_parser("calibrate", help="the no-answer threshold that maximises F1 on a SQuAD 2.0 file")
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the score temperature (lowest NLL; ECE reported) and the no-answer threshold that maximises F1",
+    )
     p.add_argument(
         "--data",
         required=True,
@@ -515,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(training data: korqa make-unanswerable), never the evaluation data",
     )
     p.add_argument("--limit", type=int, help="only the first N questions")
-    p.add_argument("--write", action="store_true", help="save the threshold in the model directory's korqa.json")
+    p.add_argument("--write", action="store_true", help="save both in the model directory's korqa.json")
     add_model_options(p)
     p.set_defaults(func=cmd_calibrate)
 

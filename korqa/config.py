@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     # A candidate sharing more than this share of the shorter span with a better answer in the same passage is
     # dropped (Haystack's overlap_threshold): 0 keeps no fragments of a better answer in the top-k list.
     "overlap_threshold": 0.0,
+    # Logits are divided by it before the softmax: korqa calibrate fits it so that a score is the probability
+    # that the answer is right (1: the model's own scores).
+    "temperature": 1.0,
     # Tokens per padded batch. On 2 cores the int8 default model answered 22.5 / 23.1 questions/s at 384 and
     # 22.2 / 22.2 at 768 (korqa eval, 300 val questions, interleaved; earlier: 19.6 at 1536, 15.8 at 3072, 12.4 at
     # 8192). 384 also halves the batch a newly arrived request may wait behind.
@@ -63,6 +66,7 @@ class QAConfig:
     no_answer_threshold: float | str | None = None  # "off": always answer; else withhold if p(no answer) >= it
     use_boundary_rules: bool | None = None  # apply the model's learned particle cuts (korqa.boundaries)
     overlap_threshold: float | None = None  # top-k: drop candidates overlapping a better one by more than this
+    temperature: float | None = None  # score calibration (korqa calibrate)
 
     # Batching: windows are padded to the longest in a batch; a batch holds at most this many tokens.
     max_batch_tokens: int | None = None
@@ -122,6 +126,11 @@ class QAConfig:
             isinstance(overlap, bool) or not isinstance(overlap, int | float) or not 0 <= overlap <= 1
         ):
             raise ConfigError(f"overlap_threshold must be a number in [0, 1], got {overlap!r}")
+        temperature = self.temperature
+        if temperature is not None and (
+            isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0.05 <= temperature <= 20
+        ):
+            raise ConfigError(f"temperature must be a number in [0.05, 20], got {temperature!r}")
         threshold = self.no_answer_threshold
         if threshold not in (None, OFF) and (
             isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0

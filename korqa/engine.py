@@ -245,6 +245,7 @@ class QAEngine:
             else withhold_threshold(no_answer_threshold),
             boundaries=self.model.boundaries if cfg.use_boundary_rules else None,
             overlap_threshold=cfg.overlap_threshold,
+            temperature=cfg.temperature,
         )
         guess = as_sent(decoded.best_guess, q) if decoded.best_guess else None
         return QAResult(

@@ -50,14 +50,15 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def window_probabilities(
-    start_logits: np.ndarray, end_logits: np.ndarray, window: Window
+    start_logits: np.ndarray, end_logits: np.ndarray, window: Window, temperature: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """p_start and p_end over the window's passage tokens, and the window's no-answer probability."""
+    """p_start and p_end over the window's passage tokens, and the window's no-answer probability, with the
+    logits divided by `temperature` (calibration: > 1 softens over-confident scores)."""
     n = len(window.offsets)
     lo, hi = window.passage_start, window.passage_start + n
     allowed = np.concatenate([[0], np.arange(lo, hi)])
-    p_start = _softmax(start_logits[allowed])
-    p_end = _softmax(end_logits[allowed])
+    p_start = _softmax(start_logits[allowed] / temperature)
+    p_end = _softmax(end_logits[allowed] / temperature)
     return p_start[1:], p_end[1:], float(p_start[0] * p_end[0])
 
 
@@ -87,6 +88,7 @@ def decode(
     no_answer_threshold: float | None = None,
     boundaries: BoundaryRules | None = None,
     overlap_threshold: float = 1.0,
+    temperature: float = 1.0,
 ) -> Decoded:
     """Rank answers over all windows of all passages of one question.
 
@@ -96,7 +98,9 @@ def decode(
     best: dict[tuple[int, int, int], float] = {}
     no_answer = 1.0
     for window, s_logits, e_logits in zip(windows, start_logits, end_logits, strict=True):
-        p_start, p_end, null = window_probabilities(s_logits[: len(window)], e_logits[: len(window)], window)
+        p_start, p_end, null = window_probabilities(
+            s_logits[: len(window)], e_logits[: len(window)], window, temperature
+        )
         no_answer = min(no_answer, null)
         context = contexts[window.context_index]
         for i, j, score in best_spans(p_start, p_end, max_answer_length, top_k + _EXTRA_CANDIDATES):

@@ -90,3 +90,38 @@ def best_threshold(items: list[QAItem], guesses: dict[str, str], no_answer: dict
         "f1_without_threshold": 100 * no_threshold_f1 / n,
         "count": len(items),
     }
+
+
+TEMPERATURES = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0)
+
+
+def expected_calibration_error(scores: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """Mean |accuracy - confidence| over equal-width score bins, weighted by their size."""
+    total, n = 0.0, len(scores)
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        members = [i for i, s in enumerate(scores) if lo <= s < hi or (b == bins - 1 and s == 1.0)]
+        if members:
+            confidence = sum(scores[i] for i in members) / len(members)
+            accuracy = sum(correct[i] for i in members) / len(members)
+            total += len(members) / n * abs(accuracy - confidence)
+    return total
+
+
+def calibration_table(items: list[QAItem], decode_at) -> list[dict]:
+    """For each temperature: the negative log-likelihood and ECE of "the best answer is exactly right" over the
+    answerable questions. `decode_at(t)` gives the QAResults of `items` at temperature t."""
+    import math
+
+    rows = []
+    for t in TEMPERATURES:
+        scores, correct = [], []
+        for item, result in zip(items, decode_at(t), strict=True):
+            if not item.answers or result.best_guess is None:
+                continue
+            p = min(max(result.best_guess.score, 1e-6), 1 - 1e-6)
+            scores.append(p)
+            correct.append(any(exact_match_score(result.best_guess.text, g) for g in item.answers))
+        nll = -sum(math.log(p) if c else math.log(1 - p) for p, c in zip(scores, correct, strict=True)) / len(scores)
+        rows.append({"temperature": t, "nll": nll, "ece": expected_calibration_error(scores, correct)})
+    return rows

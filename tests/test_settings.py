@@ -28,6 +28,7 @@ VALUES = {
     "no_answer_threshold": [OFF, 0.25],
     "use_boundary_rules": [True, False],
     "overlap_threshold": [0.0, 0.5],
+    "temperature": [1.0, 1.5],
     "max_batch_tokens": [768, 333],
 }
 

@@ -5,7 +5,7 @@ import json
 from korqa.cli import main
 from korqa.data import QAItem, read_squad
 from korqa.models import ModelSettings
-from korqa.unanswerable import best_threshold, pair_unanswerable
+from korqa.unanswerable import TEMPERATURES, best_threshold, pair_unanswerable
 
 SQUAD = {
     "version": "1.1",
@@ -91,6 +91,19 @@ def test_calibrate_writes_the_threshold_the_model_then_serves_with(tiny_model_di
     base["data"] = [{"title": f"t{i}", "paragraphs": [p]} for i, p in enumerate(base["data"][0]["paragraphs"])]
     data.write_text(json.dumps(pair_unanswerable(base, seed=0, kinds=["easy"]), ensure_ascii=False), encoding="utf-8")
     assert main(["calibrate", "--model", str(model), "--data", str(data), "--write"]) == 0
-    written = ModelSettings.read(model).qa["no_answer_threshold"]
+    saved = ModelSettings.read(model).qa
     result = json.loads(capsys.readouterr().out.strip().splitlines()[0])
-    assert written == result["threshold"] and result["f1"] >= result["f1_without_threshold"]
+    assert saved["no_answer_threshold"] == result["threshold"] and result["f1"] >= result["f1_without_threshold"]
+    assert saved["temperature"] == result["temperature"] == min(result["table"], key=lambda r: r["nll"])["temperature"]
+    assert len(result["table"]) == len(TEMPERATURES) and 0 <= result["ece"] <= 1
+    from korqa.models import load_model
+
+    assert load_model(str(model)).config.temperature == result["temperature"]  # served with it from now on
+
+
+def test_expected_calibration_error_by_hand():
+    from korqa.unanswerable import expected_calibration_error
+
+    # bin 0.9: two answers at 0.95, one right -> |0.5 - 0.95| = 0.45; bin 0.1: 0.15, wrong -> 0.15. Weighted 2:1.
+    assert abs(expected_calibration_error([0.95, 0.95, 0.15], [True, False, False]) - (2 * 0.45 + 0.15) / 3) < 1e-9
+    assert expected_calibration_error([0.8] * 10, [True] * 8 + [False] * 2) < 1e-9
