@@ -37,7 +37,7 @@ import numpy as np
 
 from korqa.engine import QAEngine, QAResult, Question, WorkLimit
 from korqa.errors import KorqaError
-from korqa.metrics import Registry
+from korqa.metrics import Metrics
 from korqa.windows import Window
 
 POOL_BATCHES = 16  # windows planned together: up to this many batches' worth of tokens
@@ -120,7 +120,7 @@ class Batcher:
         engine: QAEngine,  # its config's max_batch_tokens sizes the batches
         max_wait_ms: float = 2.0,
         max_queue: int = 64,
-        metrics: Registry | None = None,
+        metrics: Metrics | None = None,
         max_request_windows: int | None = None,
     ):
         self.engine = engine

@@ -652,8 +652,11 @@ def main(argv: list[str] | None = None, environ=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not args.verbose:
-        for noisy in ("httpx", "urllib3", "huggingface_hub", "transformers"):
+        for noisy in ("httpx", "urllib3", "huggingface_hub"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # transformers' load-report tables: korqa says what is wrong in one line (-v shows them). transformers sets
+        # its own level when first imported, from this variable.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -96,6 +96,3 @@ class Metrics:
 
 def serving_registry(model: str = "", version: str = "") -> Metrics:
     return Metrics(model, version)
-
-
-Registry = Metrics  # the name the batcher's type hints use

@@ -148,3 +148,19 @@ def test_a_port_in_use_fails_before_the_model_loads(capsys):
 def test_version_and_python_dash_m():
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("korqa ")
+
+
+def test_a_hugging_face_directory_whose_weights_do_not_fit_its_config_is_one_line(tiny_model_dir, tmp_path):
+    """No transformers load-report table on stderr (korqa -v shows it): korqa's own line says what is wrong."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["intermediate_size"] *= 2
+    (model / "config.json").write_text(json.dumps(config))
+    result = run_cli("ask", "q", "--context", "c", "--model", str(model))
+    assert result.returncode == 2 and "LOAD REPORT" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("korqa:")]
+    assert len(errors) == 1 and "could not load a question-answering model" in errors[0]
+    assert "korqa -v" in errors[0]

@@ -88,7 +88,10 @@ def load(model_dir: Path, threads: int | None = None) -> Source:
     try:
         model, info = cls.from_pretrained(str(model_dir), config=hf_config, output_loading_info=True)
     except Exception as exc:  # noqa: BLE001
-        raise ModelLoadError(f"could not load a question-answering model from {model_dir}: {first_line(exc)}") from exc
+        reason = first_line(exc).replace(" For details look at the above report!", "")
+        raise ModelLoadError(
+            f"could not load a question-answering model from {model_dir}: {reason} (korqa -v shows transformers' report)"
+        ) from exc
     missing = sorted(info.get("missing_keys") or [])
     if any(k.startswith(HEAD_PREFIX) for k in missing):
         raise ModelLoadError(
@@ -101,9 +104,6 @@ def load(model_dir: Path, threads: int | None = None) -> Source:
         )
     if missing:
         raise ModelLoadError(f"{model_dir}: weights missing for {', '.join(missing[:5])}" + _more(missing))
-    mismatched = info.get("mismatched_keys") or []
-    if mismatched:
-        raise ModelLoadError(f"{model_dir}: weights of the wrong shape: {describe_mismatch(mismatched)}")
     return Source(
         tokenizer=ensure_tokenizer(model_dir),
         runtime=TorchRuntime(model, threads=threads or available_cores()),
@@ -113,15 +113,3 @@ def load(model_dir: Path, threads: int | None = None) -> Source:
 
 def _more(items: list) -> str:
     return f" (+{len(items) - 5} more)" if len(items) > 5 else ""
-
-
-def describe_mismatch(mismatched) -> str:
-    """transformers' mismatched_keys rows (name, shape in file, shape expected) as one line."""
-    parts = []
-    for row in list(mismatched)[:3]:
-        name, got, want = (list(row) + [None, None])[:3]
-        parts.append(
-            f"{name} is {list(got) if got is not None else '?'} where the config says "
-            f"{list(want) if want is not None else '?'}"
-        )
-    return "; ".join(parts) + _more(list(mismatched))

@@ -228,42 +228,6 @@ def needs_key(scope) -> bool:
     return path in ("/api", "/metrics") or path.startswith("/v1/") or (path == "/" and scope["method"] == "POST")
 
 
-class AccessLog:
-    """One JSON line per request at INFO on the korqa.access logger: time, request id, method, route, status,
-    duration, and the windows and queue wait the handler recorded. Question and passage text only with
-    --log-bodies (then the handler puts them in the request state)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = time.perf_counter()
-        status = 500
-
-        async def record(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record)
-        finally:
-            state = scope.get("state") or {}
-            line = {
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "request_id": state.get("request_id"),
-                "method": scope["method"],
-                "route": getattr(scope.get("route"), "path", scope["path"]),
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1e3, 2),
-            }
-            line |= {k: state[k] for k in ("windows", "queue_ms", "questions", "contexts") if k in state}
-            access_log.info(json.dumps(line, ensure_ascii=False))
-
-
 class BodyLimit:
     """Reject bodies over `max_bytes` with 413 before they are parsed, whether or not Content-Length is sent, and
     bodies that stall for more than `read_timeout` seconds between chunks with 408."""
@@ -302,9 +266,11 @@ class BodyLimit:
         await self.app(scope, limited_receive, send)
 
 
-class CountRequests:
-    """Requests by route and status, their duration, and how many are in flight. The route is the matched path
-    template, so 404s do not add labels."""
+class Observe:
+    """Every request, once it is answered: the metrics (requests by route and status, their duration, how many are
+    in flight; the route is the matched path template, so 404s add no labels) and one JSON access-log line at INFO
+    on the korqa.access logger (time, request id, method, route, status, duration, and the windows and queue wait
+    the handler recorded; question and passage text only with --log-bodies)."""
 
     def __init__(self, app, metrics):
         self.app = app
@@ -313,22 +279,35 @@ class CountRequests:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        status = {"code": 500}
         started = time.perf_counter()
+        status = 500
 
         async def record(message):
+            nonlocal status
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status = message["status"]
             await send(message)
 
         self.metrics.inc("korqa_requests_in_flight")
         try:
             await self.app(scope, receive, record)
         finally:
+            seconds = time.perf_counter() - started
             self.metrics.dec("korqa_requests_in_flight")
-            labels = {"route": getattr(scope.get("route"), "path", "other"), "status": str(status["code"])}
+            labels = {"route": getattr(scope.get("route"), "path", "other"), "status": str(status)}
             self.metrics.inc("korqa_requests_total", **labels)
-            self.metrics.observe("korqa_request_duration_seconds", time.perf_counter() - started, **labels)
+            self.metrics.observe("korqa_request_duration_seconds", seconds, **labels)
+            state = scope.get("state") or {}
+            line = {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "request_id": state.get("request_id"),
+                "method": scope["method"],
+                "route": getattr(scope.get("route"), "path", scope["path"]),
+                "status": status,
+                "duration_ms": round(seconds * 1e3, 2),
+            }
+            line |= {k: state[k] for k in ("windows", "queue_ms", "questions", "contexts") if k in state}
+            access_log.info(json.dumps(line, ensure_ascii=False))
 
 
 # -- the service: limits, queueing, answers ---------------------------------------------------------------------
@@ -483,8 +462,7 @@ def create_app(engine: QAEngine, serve: ServeConfig | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(CountRequests, metrics=metrics)  # counts the guard's refusals too
-    app.add_middleware(AccessLog)  # outermost: sees every request's final status
+    app.add_middleware(Observe, metrics=metrics)  # outermost: sees every request's final status, refusals too
     if not serve.api_keys and not serve.on_loopback:
         log.warning("listening on %s without an API key: anyone who can reach it can use it (--api-key)", serve.host)
     return app
