@@ -66,7 +66,7 @@ class QAConfig:
     no_answer_threshold: float | str | None = None  # "off": always answer; else withhold if p(no answer) >= it
     use_boundary_rules: bool | None = None  # apply the model's learned particle cuts (korqa.boundaries)
     overlap_threshold: float | None = None  # top-k: drop candidates overlapping a better one by more than this
-    temperature: float | None = None  # score calibration (korqa calibrate)
+    temperature: float | None = None  # calibrates the score shown only (korqa calibrate); never the ranking
 
     # Batching: windows are padded to the longest in a batch; a batch holds at most this many tokens.
     max_batch_tokens: int | None = None

@@ -95,15 +95,20 @@ def decode(
     `start_logits[w]` / `end_logits[w]` hold window w's logits (padding beyond len(window) is ignored).
     `boundaries`: learned character-level cuts of particles inside the first/last token (korqa.boundaries).
     """
-    best: dict[tuple[int, int, int], float] = {}
+    best: dict[tuple[int, int, int], tuple[float, float]] = {}  # span -> (ranking score, score shown)
     no_answer = 1.0
     for window, s_logits, e_logits in zip(windows, start_logits, end_logits, strict=True):
-        p_start, p_end, null = window_probabilities(
-            s_logits[: len(window)], e_logits[: len(window)], window, temperature
+        s_logits, e_logits = s_logits[: len(window)], e_logits[: len(window)]
+        p_start, p_end, null = window_probabilities(s_logits, e_logits, window)
+        # The temperature rescales the score shown, never the ranking or the no-answer decision: which span
+        # wins, and whether it is withheld, is the same at every temperature.
+        shown_start, shown_end = (
+            (p_start, p_end) if temperature == 1.0 else window_probabilities(s_logits, e_logits, window, temperature)[:2]
         )
         no_answer = min(no_answer, null)
         context = contexts[window.context_index]
         for i, j, score in best_spans(p_start, p_end, max_answer_length, top_k + _EXTRA_CANDIDATES):
+            shown = float(shown_start[i] * shown_end[j])
             char_start, char_end = trim(context, int(window.offsets[i, 0]), int(window.offsets[j, 1]))
             if boundaries is not None and char_end > char_start:
                 inner = (int(window.offsets[j, 0]), int(window.offsets[i, 1]))  # last token's start, first's end
@@ -113,12 +118,12 @@ def decode(
             if char_end <= char_start:
                 continue
             key = (window.context_index, char_start, char_end)
-            if score > best.get(key, -1.0):
-                best[key] = score
+            if score > best.get(key, (-1.0,))[0]:
+                best[key] = (score, shown)
     if not windows:
         return Decoded([], 1.0)
-    ranked = distinct(sorted(best.items(), key=lambda item: (-item[1], item[0])), top_k, overlap_threshold)
-    answers = [Answer(contexts[ci][s:e], s, e, min(1.0, max(0.0, score)), ci) for (ci, s, e), score in ranked]
+    ranked = distinct(sorted(best.items(), key=lambda item: (-item[1][0], item[0])), top_k, overlap_threshold)
+    answers = [Answer(contexts[ci][s:e], s, e, min(1.0, max(0.0, shown)), ci) for (ci, s, e), (_, shown) in ranked]
     guess = answers[0] if answers else None
     if no_answer_threshold is not None and no_answer >= no_answer_threshold:
         return Decoded([], no_answer, guess)

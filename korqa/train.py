@@ -10,6 +10,8 @@ chapter, done carefully).
 - --teachers: knowledge distillation. The mean start/end logits of already fine-tuned models (same tokenizer) are
   computed once for every training window, and the loss becomes alpha * gold-label loss + (1 - alpha) * T^2 *
   KL(teachers || model) at temperature T: one model learns what an ensemble knows, at one model's serving cost.
+  On an unanswerable question (SQuAD 2.0) the teachers' logits are replaced by the gold answer, [CLS]: teachers
+  trained without such questions would teach a span where there is none.
 - Runs on a CUDA GPU when one is there (--device auto), else on the CPU cores.
 - The output directory is a model `korqa serve --model DIR` loads: weights, tokenizer.json, korqa.json.
 """
@@ -91,6 +93,7 @@ def features(tokenizer, items: list[QAItem], cfg: QAConfig) -> list[dict]:
                     "token_type_ids": w.token_type_ids,
                     "start_positions": s,
                     "end_positions": e,
+                    "unanswerable": not item.answers,
                 }
             )
     return out
@@ -169,6 +172,19 @@ def add_teacher_logits(teacher_dirs, tokenizer, rows: list[dict], device: str, b
         del teacher
         if device != "cpu":
             torch.cuda.empty_cache()
+    gold_no_answer(rows)
+
+
+NO_ANSWER_LOGIT = 30.0  # softmax(30 / T) at [CLS] against 0 elsewhere: all the mass on [CLS] for any T <= 3
+
+
+def gold_no_answer(rows: list[dict]) -> None:
+    """Teacher logits of unanswerable questions' windows -> all on the first token ([CLS])."""
+    for r in rows:
+        if r.get("unanswerable"):
+            for key in ("teacher_start", "teacher_end"):
+                r[key] = np.zeros(len(r["input_ids"]), dtype=np.float32)
+                r[key][0] = NO_ANSWER_LOGIT
 
 
 def learn_boundaries(tokenizer, items: list[QAItem]) -> BoundaryRules:

@@ -161,3 +161,29 @@ def test_overlap_rule_keeps_no_fragments_of_a_better_answer():
     assert [k for k, _ in distinct(ranked, 5, 0.0)] == [(0, 10, 15), (0, 20, 24), (1, 10, 15)]
     assert len(distinct(ranked, 5, 1.0)) == 5  # 1.0: every distinct span
     assert overlap((0, 10), (5, 20)) == 0.5 and overlap((0, 4), (4, 8)) == 0.0
+
+
+def test_temperature_changes_the_score_shown_never_the_answers_or_the_no_answer_decision():
+    rng = np.random.default_rng(5)
+    contexts = ["가 나 다 라 마 바", "사 아 자 차"]
+    windows = [
+        make_window(contexts[0], [(0, 1), (2, 3), (4, 5), (6, 7)]),
+        make_window(contexts[0], [(4, 5), (6, 7), (8, 9), (10, 11)], first_token=2),
+        make_window(contexts[1], [(0, 1), (2, 3), (4, 5), (6, 7)], context_index=1),
+    ]
+    flips = 0
+    for _ in range(30):
+        starts = [rng.normal(0, 3, len(w)) for w in windows]
+        ends = [rng.normal(0, 3, len(w)) for w in windows]
+        at_one = decode(windows, starts, ends, contexts, top_k=3, no_answer_threshold=0.05)
+        for t in (0.5, 3.0):
+            scaled = decode(windows, starts, ends, contexts, top_k=3, no_answer_threshold=0.05, temperature=t)
+            assert [(a.text, a.start, a.end, a.context_index) for a in scaled.answers] == [
+                (a.text, a.start, a.end, a.context_index) for a in at_one.answers
+            ]
+            assert scaled.no_answer_score == at_one.no_answer_score
+            assert (scaled.best_guess.start, scaled.best_guess.end) == (at_one.best_guess.start, at_one.best_guess.end)
+            if at_one.answers:
+                assert scaled.answers[0].score != at_one.answers[0].score  # the score shown is rescaled
+            flips += scaled.best_guess.score != at_one.best_guess.score
+    assert flips > 0

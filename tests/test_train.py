@@ -118,6 +118,28 @@ def test_teacher_logits_are_the_mean_of_the_teachers(tiny_model_dir, tiny_tokeni
         np.testing.assert_allclose(r["teacher_end"], out.end_logits[0].numpy(), atol=1e-4)
 
 
+def test_teachers_do_not_teach_a_span_for_an_unanswerable_question(tiny_model_dir, tiny_tokenizer, tmp_path):
+    import numpy as np
+
+    from korqa.data import read_json
+    from korqa.train import NO_ANSWER_LOGIT, add_teacher_logits
+    from korqa.unanswerable import pair_unanswerable
+
+    squad = pair_unanswerable(read_json(squad_file(tmp_path / "d.json", n=4, seed=3)), kinds=("hard",))
+    (tmp_path / "d2.json").write_text(json.dumps(squad))
+    items = read_squad(tmp_path / "d2.json")
+    rows = features(tiny_tokenizer, items, QAConfig(max_seq_length=64, max_query_length=16, doc_stride=32))
+    add_teacher_logits([tiny_model_dir], tiny_tokenizer, rows, "cpu")
+    impossible = [r for r in rows if r["unanswerable"]]
+    answerable = [r for r in rows if not r["unanswerable"]]
+    assert impossible and answerable
+    for r in impossible:
+        assert r["start_positions"] == r["end_positions"] == 0
+        for key in ("teacher_start", "teacher_end"):
+            assert r[key][0] == NO_ANSWER_LOGIT and not r[key][1:].any()
+    assert all(np.ptp(r["teacher_start"][1:]) > 0 for r in answerable)  # the teacher's own logits
+
+
 def test_a_teacher_named_twice_weighs_double(tiny_model_dir, tiny_tokenizer, tmp_path):
     """[A, A, B] -> (2A + B) / 3, with B a second teacher whose QA head is negated (so B = -A up to the bias)."""
     import shutil

@@ -49,3 +49,38 @@ def test_answers_real_korean_questions(default_server, question, context, expect
     body = httpx.post(default_server.url + "/api", json={"question": question, "context": context}, timeout=30).json()
     assert body["answer"] == expected
     assert context[body["start"] : body["end"]] == expected
+
+
+# Questions these passages do not answer (each asked over another passage). The shipped model was trained with
+# such pairs and withholds above its calibrated threshold (korqa.json: no_answer_threshold).
+UNANSWERED = [
+    ("이순신 장군이 태어난 해는 언제인가?", HANGUL),
+    ("부산국제영화제가 처음 열린 해는?", YI),
+    ("훈민정음을 만든 왕은 누구인가?", BUSAN),
+]
+
+
+@pytest.mark.parametrize("question,context", UNANSWERED)
+def test_withholds_what_the_passage_does_not_say(default_server, question, context):
+    body = httpx.post(default_server.url + "/api", json={"question": question, "context": context}, timeout=30).json()
+    assert body["answer"] == "" and body["no_answer"] is True
+    v1 = httpx.post(default_server.url + "/v1/answer", json={"question": question, "context": context}).json()
+    assert v1["answers"] == [] and v1["no_answer_score"] >= 0.5 and v1["best_guess"]["text"]
+
+
+def test_the_page_answers_the_example_and_withholds_yi_sun_sin(default_server):
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_browser import ARGS, CHROMIUM, ask
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(default_server.url + "/")
+        page.click("#example")  # asks at once
+        page.wait_for_selector("#passage mark")
+        assert page.inner_text("#passage mark") == "1446년"
+        ask(page, "이순신 장군이 태어난 해는 언제인가?", page.input_value("#context"))
+        assert page.inner_text("#answer") == "지문에서 답을 찾지 못했습니다"
+        assert page.locator("#passage mark").count() == 0
+        browser.close()
