@@ -113,7 +113,8 @@ QA_OPTIONS = {
     "no_answer_threshold": "withhold the answer when p(no answer) >= this; 'off' never withholds",
     "use_boundary_rules": "cut the particles the model learned to cut at answer edges",
     "overlap_threshold": "top-k: drop a candidate sharing more than this share of a better answer's characters",
-    "temperature": "divide logits by this before the softmax (korqa calibrate fits it)",
+    "temperature": "score shown = softmax(logits / T); which answer wins and whether it is withheld do not change "
+    "(korqa calibrate fits it)",
     "max_batch_tokens": "tokens per forward batch, padding included",
 }
 QA_SPECIAL = {
@@ -253,6 +254,55 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from korqa.batch import answer_in_process, done_ids, read_rows, write_answers
+
+    out = Path(args.out)
+    rows = read_rows(args.data)
+    done = done_ids(out, args.resume)
+    todo = [r for r in rows if r["id"] not in done]
+    if args.ray:
+        from korqa.ray import answer_dataset
+
+        if args.actors < 1:
+            raise ConfigError(f"--actors must be at least 1, got {args.actors}")
+        threads = args.threads or 1
+        config = qa_config(args).with_(
+            pretrained_model_name=args.pretrained,
+            downstream_model_checkpoint_path=args.checkpoint,
+            trust_checkpoint=args.trust_checkpoint,
+        )
+        answers = answer_dataset(todo, args.model, threads, args.actors, config, address=args.ray_address)
+    else:
+        if args.ray_address or args.actors != 2:
+            raise ConfigError("--ray-address and --actors need --ray")
+        answers = answer_in_process(load_engine(args), todo)
+    summary = {"skipped": len(rows) - len(todo)} | write_answers(answers, out, len(todo))
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_ray_config(args: argparse.Namespace) -> int:
+    from korqa.ray import serve_config
+
+    settings = {"threads": args.threads}
+    for pair in args.set or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes KEY=VALUE (a korqa serve option), got {pair!r}")
+        settings[key.strip()] = value
+    if args.model:
+        settings["model"] = args.model
+    autoscale = tuple(args.autoscale) if args.autoscale else None
+    config = serve_config(settings, args.replicas, autoscale, args.max_ongoing_requests, args.host, args.port)
+    text = json.dumps(config, ensure_ascii=False, indent=2)  # JSON is YAML: `serve deploy` reads it
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
     return 0
 
 
@@ -523,6 +573,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object on the last line")
     add_model_options(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("batch", help="answer a file of questions (JSON lines, SQuAD JSON, Parquet) into JSON lines")
+    p.add_argument("--data", required=True, help="JSON lines {id, question, context}, SQuAD/KorQuAD JSON, or Parquet")
+    p.add_argument("--out", required=True, help="JSON lines to write, one answer per question, as they come")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run: skip the ids in --out")
+    p.add_argument("--ray", action="store_true", help="answer on Ray Data with a pool of engine actors")
+    p.add_argument("--actors", type=int, default=2, help="--ray: engine actors, each --threads CPUs (default: 2)")
+    p.add_argument("--ray-address", help="--ray: a running cluster (e.g. auto, or HOST:6379); default: start one")
+    add_model_options(p)
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("ray-config", help="write a Ray Serve config file for korqa.ray:app (serve deploy FILE)")
+    p.add_argument("--model", help="model the replicas load (default: the embedded model)")
+    p.add_argument("--threads", type=int, default=1, help="CPUs and compute threads per replica (default: 1)")
+    p.add_argument("--replicas", type=int, default=1, help="fixed number of replicas (default: 1)")
+    p.add_argument("--autoscale", type=int, nargs=2, metavar=("MIN", "MAX"), help="autoscale between MIN and MAX")
+    p.add_argument("--max-ongoing-requests", type=int, default=64, help="requests in flight per replica (64)")
+    p.add_argument("--host", default="0.0.0.0", help="Serve's HTTP proxy address (default: 0.0.0.0)")
+    p.add_argument("--port", type=int, default=8000, help="Serve's HTTP proxy port (default: 8000)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any korqa serve option, e.g. api_keys=K")
+    p.add_argument("--out", help="write here instead of standard output")
+    p.set_defaults(func=cmd_ray_config)
 
     p = sub.add_parser("make-unanswerable", help="add unanswerable pairs to a KorQuAD/SQuAD file (SQuAD 2.0 out)")
     p.add_argument("--data", required=True, help="KorQuAD 1.0 / SQuAD 1.1 JSON")

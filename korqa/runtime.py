@@ -76,6 +76,7 @@ class TorchRuntime:
 
         if threads is not None:  # torch's thread count is process-wide: set only when asked (the loaders do)
             torch.set_num_threads(threads)
+        self.threads = torch.get_num_threads()
         self._torch = torch
         self.model = model.eval()
         # Wherever the model lives (CPU here; a GPU while training on one): inputs go there, logits come back.
@@ -101,7 +102,7 @@ class OnnxRuntime:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or available_cores()
+        self.threads = options.intra_op_num_threads = threads or available_cores()
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

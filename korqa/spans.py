@@ -103,7 +103,9 @@ def decode(
         # The temperature rescales the score shown, never the ranking or the no-answer decision: which span
         # wins, and whether it is withheld, is the same at every temperature.
         shown_start, shown_end = (
-            (p_start, p_end) if temperature == 1.0 else window_probabilities(s_logits, e_logits, window, temperature)[:2]
+            (p_start, p_end)
+            if temperature == 1.0
+            else window_probabilities(s_logits, e_logits, window, temperature)[:2]
         )
         no_answer = min(no_answer, null)
         context = contexts[window.context_index]

@@ -63,6 +63,7 @@ class LoadedModel:
             "name": self.name,
             "source": self.source,
             "runtime": self.runtime.name,
+            "threads": getattr(self.runtime, "threads", None),
             "max_positions": self.max_positions,
             "vocab_size": self.tokenizer.vocab_size,
             "max_seq_length": self.config.max_seq_length,
