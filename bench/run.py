@@ -208,6 +208,17 @@ def run_hf_pipeline(model_dir: str, data: str, items, max_seq_length: int, doc_s
 
 
 def http_load(model_dir: str, items, clients: int) -> dict:
+    """Every question once through a real `korqa serve` process (see `drive`)."""
+    from tests.support.server import Server  # the same real-process helper the end-to-end tests use
+
+    server = Server(["--model", model_dir, "--max-queue", "256"])
+    try:
+        return drive(server.url, items, clients)
+    finally:
+        server.stop()
+
+
+def drive(url: str, items, clients: int, path: str = "/v1/answer") -> dict:
     """Every question once, sent by `clients` concurrent clients, each posting its next one as soon as it has an
     answer (the same questions as the offline runs, so the throughputs compare).
 
@@ -217,17 +228,14 @@ def http_load(model_dir: str, items, clients: int) -> dict:
     import http.client
     from urllib.parse import urlparse
 
-    from tests.support.server import Server  # the same real-process helper the end-to-end tests use
-
-    server = Server(["--model", model_dir, "--max-queue", "256"])
-    address = urlparse(server.url)
+    address = urlparse(url)
     bodies = [json.dumps({"question": x.question, "context": x.context}).encode() for x in items]
     headers = {"Content-Type": "application/json"}
     latencies, errors, lock = [], 0, threading.Lock()
     queue = iter(bodies)
 
     def post(conn: http.client.HTTPConnection, body: bytes) -> bool:
-        conn.request("POST", "/v1/answer", body, headers)
+        conn.request("POST", path, body, headers)
         response = conn.getresponse()
         response.read()
         return response.status == 200
@@ -252,19 +260,17 @@ def http_load(model_dir: str, items, clients: int) -> dict:
                 errors += not ok
         conn.close()
 
-    try:
-        warm = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
-        post(warm, bodies[0])
-        warm.close()
-        cpu, started = time.process_time(), time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    finally:
-        server.stop()
+    warm = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+    for body in bodies[:4]:
+        post(warm, body)
+    warm.close()
+    cpu, started = time.process_time(), time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "clients": clients,
         "requests": len(latencies),
