@@ -413,6 +413,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from korqa.export import calibration_windows, export, sample
     from korqa.models import load_model
 
+    if args.format == "openvino":
+        if args.int8 or args.per_channel or args.keep_fp32 is not None or args.smooth_alpha != 0.8:
+            raise ConfigError(
+                "--int8, --per-channel, --keep-fp32 and --smooth-alpha are ONNX options; "
+                "--format openvino is always static int8"
+            )
+        if not args.smooth_data:
+            raise ConfigError("--format openvino needs calibration data: --smooth-data TRAIN.json")
     loaded = load_model(
         args.model,
         pretrained=args.pretrained,
@@ -421,6 +429,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         config=qa_config(args),
         threads=args.threads,
     )
+    if args.format == "openvino":
+        from korqa.export import export_openvino
+
+        calibration = calibration_windows(loaded, args.smooth_data)
+        print(json.dumps(export_openvino(loaded, args.out, calibration, sample(loaded)), ensure_ascii=False))
+        return 0
     report = export(
         loaded,
         args.out,
@@ -626,8 +640,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_commands(sub)
 
-    p = sub.add_parser("export", help="export a model to ONNX (optionally int8) for torch-free serving")
-    p.add_argument("--out", required=True, help="output directory (model.onnx, tokenizer.json, korqa.json)")
+    p = sub.add_parser("export", help="export a model to ONNX (optionally int8) or OpenVINO for torch-free serving")
+    p.add_argument(
+        "--out", required=True, help="output directory (model.onnx or model.xml, tokenizer.json, korqa.json)"
+    )
+    p.add_argument(
+        "--format",
+        choices=["onnx", "openvino"],
+        default="onnx",
+        help="onnx: ONNX Runtime (default); openvino: OpenVINO IR, static int8 calibrated on --smooth-data",
+    )
     p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation of the weights")
     p.add_argument("--per-channel", action="store_true", help="int8 scales per output channel")
     p.add_argument(
@@ -639,8 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--smooth-data",
         metavar="FILE",
-        help="SQuAD/KorQuAD JSON (training data) to calibrate activation smoothing before int8: same fp32 function, "
-        "closer int8 answers",
+        help="SQuAD/KorQuAD JSON (training data) to calibrate on: activation smoothing before ONNX int8 (same fp32 "
+        "function, closer int8 answers), or OpenVINO's static int8 scales",
     )
     p.add_argument("--smooth-alpha", type=float, default=0.8, help="share of activation range moved into weights")
     add_model_options(p)

@@ -2,7 +2,7 @@
 # Create .venv and install korqa with the requirements of one use:
 #   serve  the embedded ONNX default model and other ONNX exports: no torch (default)
 #   ray    serve + Ray Serve / Ray Data (korqa.ray, korqa batch --ray)
-#   full   + PyTorch models (Hugging Face dirs, hub ids, nlpbook checkpoints), train, export
+#   full   + PyTorch models (Hugging Face dirs, hub ids, nlpbook checkpoints), train, export (ONNX, OpenVINO)
 #   test   + the test tools (pytest, hypothesis, playwright, ruff)
 #   bench  + matplotlib for bench/run.py
 set -euo pipefail
@@ -21,7 +21,7 @@ fi
 case "$what" in
   serve) "${pip[@]}" -r requirements/serve.txt ;;
   ray)   "${pip[@]}" -r requirements/serve.txt -r requirements/ray.txt ;;
-  full)  "${pip[@]}" -r requirements/serve.txt -r requirements/torch.txt ;;
+  full)  "${pip[@]}" -r requirements/serve.txt -r requirements/torch.txt -r requirements/openvino.txt ;;
   test|bench)
          "${pip[@]}" -r "requirements/$what.txt"
          # The original multilingual-e5-small tokenizer.json, the reference the converter is tested against;

@@ -143,7 +143,7 @@ def test_a_hub_id_that_cannot_be_fetched_is_a_clear_error(monkeypatch, tmp_path)
 def test_resolve_says_what_would_load(tiny_model_dir, tmp_path):
     assert resolve(str(tiny_model_dir)) == {"source": "huggingface", "path": str(tiny_model_dir)}
     assert resolve("beomi/kcbert-base") == {"source": "hub", "id": "beomi/kcbert-base"}
-    with pytest.raises(ModelLoadError, match="neither model.onnx nor config.json"):
+    with pytest.raises(ModelLoadError, match=r"none of model.onnx, model.xml \(OpenVINO\), config.json"):
         resolve(str(tmp_path))
     (tmp_path / "epoch=0.ckpt").write_bytes(b"")
     with pytest.raises(ModelLoadError, match="--checkpoint"):

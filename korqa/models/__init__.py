@@ -2,6 +2,7 @@
 
 - nothing given               -> the embedded default model (korqa/default_model)
 - a directory with model.onnx -> ONNX Runtime, no torch (onnx.py)
+- a directory with model.xml  -> OpenVINO, no torch (openvino.py; korqa export --format openvino)
 - a directory with config.json or a hub id -> Hugging Face *ForQuestionAnswering (hf.py)
 - `checkpoint=` a Lightning .ckpt + `pretrained=` name/dir -> the nlpbook / ratsnlp way (nlpbook.py)
 
@@ -50,7 +51,7 @@ class LoadedModel:
     runtime: Runtime
     config: QAConfig  # resolved: the caller's settings over the model's saved ones over DEFAULTS
     name: str
-    source: str  # default | onnx | huggingface | hub | nlpbook
+    source: str  # default | onnx | openvino | huggingface | hub | nlpbook
     path: str
     max_positions: int  # longest window the model's position embeddings allow
     load_seconds: float = 0.0
@@ -99,9 +100,13 @@ def resolve(model: str | None = None, pretrained: str | None = None, checkpoint:
     if path.is_dir():
         if (path / "model.onnx").exists():
             return {"source": "onnx", "path": str(path)}
+        if (path / "model.xml").exists():
+            return {"source": "openvino", "path": str(path)}
         if (path / "config.json").exists():
             return {"source": "huggingface", "path": str(path)}
-        raise ModelLoadError(f"{path} holds neither model.onnx nor config.json: not a model directory")
+        raise ModelLoadError(
+            f"{path} holds none of model.onnx, model.xml (OpenVINO), config.json: not a model directory"
+        )
     if path.suffix in _CHECKPOINT_SUFFIXES or path.exists():
         raise ModelLoadError(
             f"{target} is a file; pass a checkpoint with --checkpoint and the model it came from with --pretrained"
@@ -159,12 +164,18 @@ def load_model(
 
 
 def _load_dir(directory: Path, threads: int | None) -> Source:
+    if (directory / "model.xml").exists():
+        from korqa.models import openvino
+
+        return openvino.load(directory, threads=threads)
     if (directory / "model.onnx").exists():
         from korqa.models import onnx
 
         return onnx.load(directory, threads=threads)
     if not (directory / "config.json").exists():
-        raise ModelLoadError(f"{directory} holds neither model.onnx nor config.json: not a model directory")
+        raise ModelLoadError(
+            f"{directory} holds none of model.onnx, model.xml (OpenVINO), config.json: not a model directory"
+        )
     from korqa.models import hf
 
     return hf.load(directory, threads=threads)
