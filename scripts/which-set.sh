@@ -14,5 +14,5 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 if [ -n "${KORQA_CHECKPOINT:-}${KORQA_PRETRAINED:-}" ]; then needs_torch=yes; fi
-if [ -n "$model" ] && [ ! -f "$model/model.onnx" ]; then needs_torch=yes; fi
+if [ -n "$model" ] && [ ! -f "$model/model.onnx" ] && [ ! -f "$model/model.xml" ]; then needs_torch=yes; fi
 if [ "$needs_torch" = yes ]; then echo full; else echo serve; fi

@@ -1,6 +1,6 @@
 """Where a model comes from. One entry point, `load_model`, for every source:
 
-- nothing given               -> the embedded default model (korqa/default_model)
+- nothing given               -> the embedded default model (korqa/default_model, OpenVINO)
 - a directory with model.onnx -> ONNX Runtime, no torch (onnx.py)
 - a directory with model.xml  -> OpenVINO, no torch (openvino.py; korqa export --format openvino)
 - a directory with config.json or a hub id -> Hugging Face *ForQuestionAnswering (hf.py)
@@ -93,7 +93,7 @@ def resolve(model: str | None = None, pretrained: str | None = None, checkpoint:
         return {"source": "nlpbook", "checkpoint": checkpoint, "pretrained": pretrained}
     target = model or pretrained
     if target is None:
-        if not (EMBEDDED / "model.onnx").is_file():
+        if not any((EMBEDDED / name).is_file() for name in ("model.xml", "model.onnx")):
             raise ModelLoadError(f"this installation has no embedded default model ({EMBEDDED}); pass --model")
         return {"source": "default", "path": str(EMBEDDED)}
     path = Path(target).expanduser()

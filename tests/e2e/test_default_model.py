@@ -38,9 +38,9 @@ def default_server():
     srv.stop()
 
 
-def test_serves_the_embedded_onnx_model(default_server):
+def test_serves_the_embedded_openvino_model(default_server):
     info = httpx.get(default_server.url + "/v1/model").json()
-    assert (info["source"], info["runtime"]) == ("default", "onnxruntime")
+    assert (info["source"], info["runtime"]) == ("default", "openvino")
     assert info["boundary_rules"] > 0
 
 
