@@ -16,7 +16,7 @@ def load(model_dir: Path, threads: int | None = None) -> Source:
     try:
         runtime = OpenVinoRuntime(str(model_dir / "model.xml"), threads=threads)
     except ImportError:
-        raise
+        raise  # openvino not installed: the CLI names the install command
     except Exception as exc:  # noqa: BLE001 -- a truncated or foreign file: one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"OpenVINO could not load {model_dir / 'model.xml'}: {first}") from exc
