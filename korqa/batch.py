@@ -34,7 +34,8 @@ def read_rows(path: str | Path) -> list[dict]:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
-                    raw.append(json.loads(line) | ({} if "id" in json.loads(line) else {"id": str(n)}))
+                    row = json.loads(line)
+                    raw.append({"id": str(n)} | row)  # the line number unless the row has its own id
                 except (json.JSONDecodeError, TypeError) as exc:
                     raise DataError(f"{path}:{n}: not a JSON object ({exc})") from exc
     else:

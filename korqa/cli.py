@@ -152,12 +152,16 @@ def load_engine(args: argparse.Namespace):
 
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-    config = qa_config(args).with_(
+    return QAEngine.from_config(engine_config(args), model=args.model, threads=args.threads)
+
+
+def engine_config(args: argparse.Namespace) -> QAConfig:
+    """The answering settings typed plus where the model comes from (nlpbook style)."""
+    return qa_config(args).with_(
         pretrained_model_name=args.pretrained,
         downstream_model_checkpoint_path=args.checkpoint,
         trust_checkpoint=args.trust_checkpoint,
     )
-    return QAEngine.from_config(config, model=args.model, threads=args.threads)
 
 
 # -- commands ----------------------------------------------------------------------------------------------------
@@ -270,12 +274,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         if args.actors < 1:
             raise ConfigError(f"--actors must be at least 1, got {args.actors}")
         threads = args.threads or 1
-        config = qa_config(args).with_(
-            pretrained_model_name=args.pretrained,
-            downstream_model_checkpoint_path=args.checkpoint,
-            trust_checkpoint=args.trust_checkpoint,
-        )
-        answers = answer_dataset(todo, args.model, threads, args.actors, config, address=args.ray_address)
+        answers = answer_dataset(todo, args.model, threads, args.actors, engine_config(args), address=args.ray_address)
     else:
         if args.ray_address or args.actors != 2:
             raise ConfigError("--ray-address and --actors need --ray")

@@ -45,10 +45,15 @@ def engine_with(tiny_model, runtime, max_batch_tokens=None):
     return QAEngine(replace(tiny_model, runtime=runtime), QAConfig(max_batch_tokens=max_batch_tokens))
 
 
-def test_concurrent_requests_share_batches_and_get_their_own_answers(tiny_model):
+def gated(tiny_model, budget=None, **batcher_options):
+    """A batcher whose model thread holds its first batch until `gate` is set; `runtime` records every batch."""
     gate = threading.Event()
     runtime = RecordingRuntime(tiny_model.runtime, gate)
-    batcher = Batcher(engine_with(tiny_model, runtime, 4096), max_wait_ms=1)
+    return Batcher(engine_with(tiny_model, runtime, budget), **batcher_options), runtime, gate
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_answers(tiny_model):
+    batcher, runtime, gate = gated(tiny_model, 4096, max_wait_ms=1)
     exs, qs = questions(12)
     futures = [batcher.submit([q]) for q in qs]  # the first batch is held until all are queued
     gate.set()
@@ -119,10 +124,8 @@ def test_waiting_requests_are_sorted_together_so_short_windows_are_not_padded_to
 
 
 def test_a_request_whose_client_left_is_dropped_before_compute(tiny_model):
-    gate = threading.Event()
-    runtime = RecordingRuntime(tiny_model.runtime, gate)
     metrics = serving_registry()
-    batcher = Batcher(engine_with(tiny_model, runtime, 64), max_wait_ms=0, metrics=metrics)
+    batcher, runtime, gate = gated(tiny_model, 64, max_wait_ms=0, metrics=metrics)
     _, (first, second) = questions(2, seed=3, before=(5, 10))
     kept = batcher.submit([first])
     assert runtime.started.wait(10)  # the model thread is busy with `first`
@@ -139,9 +142,7 @@ def test_a_request_whose_client_left_is_dropped_before_compute(tiny_model):
 
 
 def test_a_full_queue_refuses_new_requests(tiny_model):
-    gate = threading.Event()
-    runtime = RecordingRuntime(tiny_model.runtime, gate)
-    batcher = Batcher(engine_with(tiny_model, runtime), max_queue=2, max_wait_ms=0)
+    batcher, runtime, gate = gated(tiny_model, max_queue=2, max_wait_ms=0)
     _, qs = questions(3, seed=4)
     batcher.submit([qs[0]])
     assert runtime.started.wait(10)
@@ -181,9 +182,7 @@ def test_metrics_record_batches_and_stages(tiny_model, engine):
 def test_a_small_request_is_not_stuck_behind_a_large_one(tiny_model):
     """A request of many windows is running when a one-window request arrives: the small one runs in the next
     batch, not after all of the large one's batches."""
-    gate = threading.Event()
-    runtime = RecordingRuntime(tiny_model.runtime, gate)
-    batcher = Batcher(engine_with(tiny_model, runtime, 128), max_wait_ms=0)
+    batcher, runtime, gate = gated(tiny_model, 128, max_wait_ms=0)
     rng = random.Random(11)
     large = [Question(*ex) for ex in ((e.question, (e.context,) * 8) for e in [tiny.make_example(rng, 150, 0, True)])]
     small_ex = tiny.make_example(rng, 0, 0, True)
@@ -220,10 +219,8 @@ def test_a_request_over_the_window_budget_is_refused_naming_it(tiny_model):
 def test_a_request_past_its_deadline_fails_and_its_windows_are_not_computed(tiny_model):
     from korqa.batcher import DeadlineExceeded
 
-    gate = threading.Event()
-    runtime = RecordingRuntime(tiny_model.runtime, gate)
     metrics = serving_registry()
-    batcher = Batcher(engine_with(tiny_model, runtime, 64), max_wait_ms=0, metrics=metrics)
+    batcher, runtime, gate = gated(tiny_model, 64, max_wait_ms=0, metrics=metrics)
     _, (first, late) = questions(2, seed=9, before=(5, 10))
     kept = batcher.submit([first])
     assert runtime.started.wait(10)
@@ -242,9 +239,7 @@ def test_a_request_past_its_deadline_fails_and_its_windows_are_not_computed(tiny
 def test_closing_fails_unfinished_requests_cleanly(tiny_model):
     from korqa.batcher import ShuttingDown
 
-    gate = threading.Event()
-    runtime = RecordingRuntime(tiny_model.runtime, gate)
-    batcher = Batcher(engine_with(tiny_model, runtime, 64), max_wait_ms=0)
+    batcher, runtime, gate = gated(tiny_model, 64, max_wait_ms=0)
     _, (first, waiting) = questions(2, seed=10, before=(5, 10))
     batcher.submit([first])
     assert runtime.started.wait(10)
