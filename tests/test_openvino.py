@@ -136,3 +136,17 @@ def test_through_the_real_server_an_answer_is_the_same_alone_or_among_concurrent
             assert abs(a["no_answer_score"] - b["no_answer_score"]) <= 1e-6
     finally:
         server.stop()
+
+
+def test_the_openvino_export_rebuilds_into_pytorch_that_answers_alike(ov_model, tiny_model_dir, tmp_path):
+    """recipes/ov_to_hf.py: int8 weights x scales, SmoothQuant folded back -- the peers' fp32 copy of an IR."""
+    from recipes.ov_to_hf import rebuild
+
+    out, _ = ov_model
+    rebuild(out, tmp_path / "hf", base=tiny_model_dir)
+    rebuilt, ov_engine = QAEngine(load_model(str(tmp_path / "hf"))), QAEngine(load_model(str(out)))
+    assert rebuilt.model.runtime.name == "torch"
+    qs = [Question(ex.question, (ex.context,)) for ex in examples()]
+    a = [r.answers[0] for r in rebuilt.answer_many(qs)]
+    b = [r.answers[0] for r in ov_engine.answer_many(qs)]
+    assert sum((x.start, x.end) == (y.start, y.end) for x, y in zip(a, b, strict=True)) >= len(qs) - 2
