@@ -108,32 +108,14 @@ def test_export_format_openvino_mistakes_are_one_line(tiny_model_dir, tmp_path, 
 
 @pytest.mark.e2e
 def test_through_the_real_server_an_answer_is_the_same_alone_or_among_concurrent_requests(ov_model):
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-
-    from tests.support.server import Server
+    from tests.support.server import Server, assert_same_alone_and_together
 
     out, _ = ov_model
     server = Server(["--model", str(out), "--max-wait-ms", "20"])  # a wait that gathers concurrent requests
     try:
-        bodies = [{"question": ex.question, "context": ex.context} for ex in examples(32, seed=21)]
-        alone = [httpx.post(server.url + "/v1/answer", json=b, timeout=30).json() for b in bodies]
-        with ThreadPoolExecutor(16) as pool:
-            together = list(
-                pool.map(lambda b: httpx.post(server.url + "/v1/answer", json=b, timeout=30).json(), bodies)
-            )
-        from prometheus_client.parser import text_string_to_metric_families
-
-        metrics = {f.name: f for f in text_string_to_metric_families(httpx.get(server.url + "/metrics").text)}
-        samples = {(s.name, s.labels.get("le")): s.value for s in metrics["korqa_batch_size"].samples}
-        assert samples[("korqa_batch_size_count", None)] > samples[("korqa_batch_size_bucket", "1.0")]  # shared batches
-        for a, b in zip(alone, together, strict=True):
-            assert [(x["text"], x["start"], x["end"]) for x in a["answers"]] == [
-                (x["text"], x["start"], x["end"]) for x in b["answers"]
-            ]
-            assert abs(a["answers"][0]["score"] - b["answers"][0]["score"]) <= 1e-6
-            assert abs(a["no_answer_score"] - b["no_answer_score"]) <= 1e-6
+        assert_same_alone_and_together(
+            server.url, [{"question": ex.question, "context": ex.context} for ex in examples(32, seed=21)]
+        )
     finally:
         server.stop()
 

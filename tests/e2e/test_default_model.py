@@ -84,3 +84,17 @@ def test_the_page_answers_the_example_and_withholds_yi_sun_sin(default_server):
         assert page.inner_text("#answer") == "지문에서 답을 찾지 못했습니다"
         assert page.locator("#passage mark").count() == 0
         browser.close()
+
+
+def test_an_answer_is_the_same_alone_or_among_concurrent_requests(default_server):
+    """The shipped static-int8 model through the real server: the questions above and the 32 mixed-script ones
+    (tests/data/mixed_script_qa.json), withheld ones too, each alone and then 16 at a time, give the same answers, offsets and scores."""
+    from pathlib import Path
+
+    from korqa.data import read_squad
+    from tests.support.server import assert_same_alone_and_together
+
+    mixed = read_squad(Path(__file__).parent.parent / "data" / "mixed_script_qa.json")
+    pairs = [(q, c) for q, c, _ in CASES] + UNANSWERED + [(x.question, x.context) for x in mixed]
+    bodies = [{"question": q, "context": c} for q, c in pairs]
+    assert_same_alone_and_together(default_server.url, bodies * 2)

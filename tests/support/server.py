@@ -56,3 +56,30 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         return self.output()
+
+
+def assert_same_alone_and_together(url: str, bodies: list[dict], clients: int = 16) -> None:
+    """Each body posted alone, then all of them by `clients` concurrent clients: the same answers (text,
+    offsets), scores and no-answer scores to 1e-6, and the concurrent ones did share batches."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def post(body: dict) -> dict:
+        response = httpx.post(url + "/v1/answer", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    alone = [post(b) for b in bodies]
+    with ThreadPoolExecutor(clients) as pool:
+        together = list(pool.map(post, bodies))
+    metrics = {f.name: f for f in text_string_to_metric_families(httpx.get(url + "/metrics").text)}
+    samples = {(s.name, s.labels.get("le")): s.value for s in metrics["korqa_batch_size"].samples}
+    assert samples[("korqa_batch_size_count", None)] > samples[("korqa_batch_size_bucket", "1.0")]  # shared batches
+    for a, b in zip(alone, together, strict=True):
+        for key in ("answers", "best_guess"):
+            x, y = a.get(key) or [], b.get(key) or []
+            x, y = (x if isinstance(x, list) else [x]), (y if isinstance(y, list) else [y])
+            assert [(v["text"], v["start"], v["end"]) for v in x] == [(v["text"], v["start"], v["end"]) for v in y]
+            assert all(abs(v["score"] - w["score"]) <= 1e-6 for v, w in zip(x, y, strict=True))
+        assert abs(a["no_answer_score"] - b["no_answer_score"]) <= 1e-6
