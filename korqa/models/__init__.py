@@ -65,6 +65,7 @@ class LoadedModel:
             "source": self.source,
             "runtime": self.runtime.name,
             "threads": getattr(self.runtime, "threads", None),
+            "compute": getattr(self.runtime, "compute", None),  # OpenVINO: int8 or f32 (KORQA_OPENVINO_INT8)
             "max_positions": self.max_positions,
             "vocab_size": self.tokenizer.vocab_size,
             "max_seq_length": self.config.max_seq_length,
@@ -159,7 +160,8 @@ def load_model(
         settings=saved,
     )
     loaded.load_seconds = time.perf_counter() - started
-    log.info("loaded %s (%s, %s) in %.2f s", loaded.name, kind, loaded.runtime.name, loaded.load_seconds)
+    runtime = loaded.runtime.name + (f", {loaded.runtime.compute}" if getattr(loaded.runtime, "compute", None) else "")
+    log.info("loaded %s (%s, %s) in %.2f s", loaded.name, kind, runtime, loaded.load_seconds)
     return loaded
 
 

@@ -12,8 +12,11 @@ from korqa.tokenizer import load_tokenizer
 
 
 def load(model_dir: Path, threads: int | None = None) -> Source:
+    from korqa.models.saved import ModelSettings
+
+    dynamic_int8 = bool(ModelSettings.read(model_dir).record.get("quantization", {}).get("int8"))
     try:
-        runtime = OnnxRuntime(str(model_dir / "model.onnx"), threads=threads)
+        runtime = OnnxRuntime(str(model_dir / "model.onnx"), threads=threads, window_at_a_time=dynamic_int8)
     except Exception as exc:  # noqa: BLE001 -- a truncated or foreign file: one line, not ORT's traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"ONNX Runtime could not load {model_dir / 'model.onnx'}: {first}") from exc
