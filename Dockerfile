@@ -1,4 +1,4 @@
-# korqa serving the embedded model: OpenVINO (ONNX exports: ONNX Runtime), no torch. Configure with KORQA_* variables.
+# korqa serving the embedded model (OpenVINO or ONNX Runtime, whichever this CPU runs faster), no torch. KORQA_* configure it.
 #   docker build -t korqa . && docker run -p 8000:8000 -e KORQA_API_KEY=change-me korqa
 # BASE: any Debian-like image with Python >= 3.11 and its venv module (scripts/container.sh builds one with
 # debootstrap where no registry can be reached).

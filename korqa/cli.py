@@ -413,13 +413,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     from korqa.models import load_model
 
     if args.format == "openvino":
-        if args.int8 or args.per_channel or args.keep_fp32 is not None or args.smooth_alpha != 0.8:
+        onnx_only = args.int8 or args.per_channel or args.int8_embeddings
+        if onnx_only or args.keep_fp32 is not None or args.smooth_alpha != 0.8:
             raise ConfigError(
-                "--int8, --per-channel, --keep-fp32 and --smooth-alpha are ONNX options; "
+                "--int8, --per-channel, --int8-embeddings, --keep-fp32 and --smooth-alpha are ONNX options; "
                 "--format openvino is always static int8"
             )
         if not args.smooth_data:
             raise ConfigError("--format openvino needs calibration data: --smooth-data TRAIN.json")
+    elif args.int8_embeddings and not args.int8:
+        raise ConfigError("--int8-embeddings quantizes the embeddings of an --int8 export; add --int8")
     loaded = load_model(
         args.model,
         pretrained=args.pretrained,
@@ -443,6 +446,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         sample_windows=sample(loaded),
         smooth_windows=calibration_windows(loaded, args.smooth_data) if args.smooth_data else None,
         smooth_alpha=args.smooth_alpha,
+        int8_embeddings=args.int8_embeddings,
     )
     print(json.dumps(report.__dict__, ensure_ascii=False))
     return 0
@@ -499,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the web page and HTTP API",
         epilog="Every option is also an environment variable: --max-queue 8 is KORQA_MAX_QUEUE=8, --api-key K is "
         "KORQA_API_KEY=K (several: comma-separated), a flag is KORQA_LOG_BODIES=true. Precedence: option > "
-        "environment > the model's korqa.json > default.",
+        "environment > the model's korqa.json > default. KORQA_OPENVINO_INT8=auto|on|off (environment only): an "
+        "OpenVINO int8 model's matrix products in int8 (on), in f32 (off), or int8 only on CPUs with int8 dot-product "
+        "instructions (auto, the default); /v1/model says which.",
     )
     add_model_options(p)
     net = p.add_argument_group("address")
@@ -651,6 +657,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation of the weights")
     p.add_argument("--per-channel", action="store_true", help="int8 scales per output channel")
+    p.add_argument(
+        "--int8-embeddings", action="store_true", help="with --int8: the embedding tables in int8 too (smaller file)"
+    )
     p.add_argument(
         "--keep-fp32",
         nargs="*",

@@ -140,9 +140,10 @@ class QAConfig:
 
 
 # How an OpenVINO int8 model computes: "on" runs its int8 matrix products; "off" runs the same int8-stored weights
-# in f32; "auto" (default) runs int8 where the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX)
-# and f32 elsewhere, where OpenVINO's int8 kernels measured slower than f32 (AVX2 only: 0.8x). An environment
-# setting, so it reaches every process that loads a model (servers, Ray replicas and actors, korqa batch).
+# in f32, or, in a directory that also holds an ONNX int8 file (the embedded model), ONNX Runtime; "auto" (default)
+# uses OpenVINO int8 where the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX) and the "off"
+# choice elsewhere, where OpenVINO's int8 kernels measured slower (AVX2 only: 0.5x ONNX Runtime's dynamic int8).
+# An environment setting, so it reaches every process that loads a model (servers, Ray replicas, korqa batch).
 OPENVINO_INT8_ENV = "KORQA_OPENVINO_INT8"
 
 

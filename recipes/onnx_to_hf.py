@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import onnx
-import torch
 from onnx import numpy_helper
 from transformers import BertConfig, BertForQuestionAnswering
 
-from korqa.models import ModelSettings
+from recipes.rebuild import save_qa_model
 
 LAYER = re.compile(r"/model/bert/encoder/layer\.(\d+)/(.*)/MatMul")
 
@@ -63,22 +61,7 @@ def rebuild(onnx_dir: Path, base: Path, out: Path) -> BertForQuestionAnswering:
             for i, part in enumerate(("query", "key", "value")):
                 state[f"bert.encoder.layer.{layer}.attention.self.{part}.weight"] = w[:, i * h : (i + 1) * h].T
                 state[f"bert.encoder.layer.{layer}.attention.self.{part}.bias"] = b[i * h : (i + 1) * h]
-    config = BertConfig.from_pretrained(base)
-    config.vocab_size = state["bert.embeddings.word_embeddings.weight"].shape[0]
-    model = BertForQuestionAnswering(config)
-    tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    missing = [k for k in missing if not k.startswith("bert.pooler.")]  # QA never uses the pooler
-    if missing or unexpected:
-        raise SystemExit(f"weights not found in the graph: {missing}; not placed: {unexpected}")
-    model.eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    shutil.copy(onnx_dir / "tokenizer.json", out / "tokenizer.json")
-    settings = ModelSettings.read(onnx_dir)  # window settings and boundary rules carry over; export details do not
-    settings.record = {"rebuilt_from": str(onnx_dir)}
-    settings.write(out)
-    return model
+    return save_qa_model(BertConfig.from_pretrained(base), state, onnx_dir, out, "graph")
 
 
 def main() -> None:

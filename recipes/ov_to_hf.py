@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from korqa.models import ModelSettings
+from recipes.rebuild import save_qa_model
 
 LINEAR = re.compile(r"/model/(bert/encoder/layer\.\d+/.+|qa_outputs)/MatMul$")
 NORM = re.compile(
@@ -91,36 +90,23 @@ def state_dict(xml: Path) -> dict[str, np.ndarray]:
 
 
 def rebuild(ov_dir: Path, out: Path, base: Path | None = None) -> None:
-    import torch
     from tokenizers import Tokenizer
-    from transformers import BertConfig, BertForQuestionAnswering
+    from transformers import BertConfig
 
     from recipes import convert_e5
 
     state = state_dict(ov_dir / "model.xml")
-    vocab = state["bert.embeddings.word_embeddings.weight"].shape[0]
+    vocab = state["bert.embeddings.word_embeddings.weight"].shape[
+        0
+    ]  # save_qa_model sets it again; bert_config needs it
+    config: BertConfig
     if base is None:
         pad = Tokenizer.from_file(str(ov_dir / "tokenizer.json")).token_to_id("<pad>")
         config = BertConfig(**convert_e5.bert_config(convert_e5.read(), vocab, pad))
     else:
         config = BertConfig.from_pretrained(base)
         config.vocab_size = vocab
-    config.architectures = ["BertForQuestionAnswering"]
-    model = BertForQuestionAnswering(config)
-    tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    missing = [k for k in missing if not k.startswith("bert.pooler.")]  # QA never uses the pooler
-    if missing or unexpected:
-        raise SystemExit(f"weights not found in the IR: {missing}; not placed: {unexpected}")
-    model.eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        if (ov_dir / name).exists():
-            shutil.copy(ov_dir / name, out / name)
-    settings = ModelSettings.read(ov_dir)  # window settings, threshold, boundary rules carry over
-    settings.record = {"exported_from": f"rebuilt in fp32 from {ov_dir} by recipes/ov_to_hf.py"}
-    settings.write(out)
+    save_qa_model(config, state, ov_dir, out, "IR")
 
 
 def main() -> None:

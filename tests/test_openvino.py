@@ -163,3 +163,32 @@ def test_int8_compute_follows_the_cpu_unless_the_environment_says(ov_model, monk
     for x, y in zip(alone, a, strict=True):
         assert (x.answers[0].start, x.answers[0].end) == (y.answers[0].start, y.answers[0].end)
         assert abs(x.answers[0].score - y.answers[0].score) <= 1e-6
+
+
+def test_a_directory_with_both_files_runs_openvino_int8_only_on_cpus_made_for_it(
+    ov_model, tiny_model, tmp_path, monkeypatch
+):
+    """The embedded model ships an OpenVINO int8 file and an ONNX int8 file: OpenVINO where the CPU has int8 dot
+    products, ONNX Runtime (one window at a time) elsewhere; KORQA_OPENVINO_INT8 on / off forces either."""
+    import shutil
+
+    from korqa.export import export
+    from korqa.models import prefer_onnx
+
+    out, _ = ov_model
+    both = tmp_path / "both"
+    export(tiny_model, both, int8=True, per_channel=True, int8_embeddings=True)
+    for name in ("model.xml", "model.bin"):
+        shutil.copy(out / name, both / name)
+    monkeypatch.setenv("KORQA_OPENVINO_INT8", "on")
+    assert load_model(str(both)).runtime.name == "openvino" and not prefer_onnx(both)
+    monkeypatch.setenv("KORQA_OPENVINO_INT8", "off")
+    onnx = load_model(str(both)).runtime
+    assert onnx.name == "onnxruntime" and onnx.window_at_a_time
+    assert load_model(str(out)).runtime.compute == "f32"  # no ONNX file beside it: OpenVINO in f32
+    monkeypatch.delenv("KORQA_OPENVINO_INT8")
+    import korqa.runtime
+
+    for vnni, expected in ((True, "openvino"), (False, "onnxruntime")):
+        monkeypatch.setattr(korqa.runtime, "int8_dot_product", lambda cpuinfo=None, v=vnni: v)
+        assert load_model(str(both)).runtime.name == expected

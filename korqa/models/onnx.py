@@ -14,7 +14,8 @@ from korqa.tokenizer import load_tokenizer
 def load(model_dir: Path, threads: int | None = None) -> Source:
     from korqa.models.saved import ModelSettings
 
-    dynamic_int8 = bool(ModelSettings.read(model_dir).record.get("quantization", {}).get("int8"))
+    quantization = ModelSettings.read(model_dir).record.get("quantization", {})
+    dynamic_int8 = bool(quantization.get("int8") or quantization.get("onnx_dynamic_int8"))
     try:
         runtime = OnnxRuntime(str(model_dir / "model.onnx"), threads=threads, window_at_a_time=dynamic_int8)
     except Exception as exc:  # noqa: BLE001 -- a truncated or foreign file: one line, not ORT's traceback

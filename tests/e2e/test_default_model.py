@@ -38,10 +38,13 @@ def default_server():
     srv.stop()
 
 
-def test_serves_the_embedded_openvino_model(default_server):
+def test_serves_the_embedded_model_on_the_runtime_this_cpu_runs_fastest(default_server):
+    from korqa.runtime import int8_dot_product
+
     info = httpx.get(default_server.url + "/v1/model").json()
-    assert (info["source"], info["runtime"]) == ("default", "openvino")
-    assert info["boundary_rules"] > 0
+    expected = ("openvino", "int8") if int8_dot_product() else ("onnxruntime", None)
+    assert (info["source"], info["runtime"], info["compute"]) == ("default", *expected)
+    assert info["boundary_rules"] > 0 and info["vocab_size"] == 44_424
 
 
 @pytest.mark.parametrize("question,context,expected", CASES)
