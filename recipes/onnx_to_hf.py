@@ -6,7 +6,7 @@ per output channel), the smoothing scales (`--smooth-data`: a Mul by 1/s before 
 weights, and the fused QKV projection is split into query/key/value. The result computes what the ONNX graph
 computes with fp32 activations; it differs from the model that was exported by the int8 rounding of its weights.
 
-    python recipes/onnx_to_hf.py --onnx korqa/default_model --base runs/e5-base --out runs/soup2r
+    python -m recipes.onnx_to_hf --onnx korqa/default_model --base runs/e5-base --out runs/soup2r
 
 `--base`: the encoder the model was fine-tuned from (its config.json gives the architecture).
 """

@@ -201,7 +201,7 @@ def test_an_onnx_export_rebuilds_into_the_pytorch_model_it_came_from(tiny_model,
     export(tiny_model, tmp_path / "int8", int8=True, per_channel=True, smooth_windows=calibration)
     for name in ("fp32", "int8"):
         subprocess.run(
-            [sys.executable, "recipes/onnx_to_hf.py", "--onnx", str(tmp_path / name), "--base", str(tiny_model_dir)]
+            [sys.executable, "-m", "recipes.onnx_to_hf", "--onnx", str(tmp_path / name), "--base", str(tiny_model_dir)]
             + ["--out", str(tmp_path / f"{name}-hf")],
             check=True,
         )
