@@ -23,7 +23,7 @@ from korqa.models import EMBEDDED, load_model
 from korqa.runtime import (
     OpenVinoRuntime,
     available_cores,
-    int8_dot_product,
+    openvino_int8_wanted,
     run_windows,
     without_activation_quantization,
 )
@@ -47,7 +47,7 @@ def streams_runner(xml: str, streams: int):
     import openvino as ov
 
     model = ov.Core().read_model(xml)
-    if not int8_dot_product():
+    if not openvino_int8_wanted():  # as OpenVinoRuntime decides
         without_activation_quantization(model)
     compiled = ov.Core().compile_model(
         model,

@@ -7,6 +7,7 @@ no more: oversubscribing 2 cores was measured 2-4x slower.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -132,8 +133,7 @@ class OnnxRuntime:
         end = np.full(batch.input_ids.shape, -1e4, dtype=np.float32)
         for row, n in enumerate(batch.attention_mask.sum(axis=1)):
             part = slice(row, row + 1), slice(0, n)
-            tt = batch.token_type_ids[part] if batch.token_type_ids is not None else None
-            s, e = self.run(batch.input_ids[part], batch.attention_mask[part], tt)
+            s, e = self.run(batch.input_ids[part], batch.attention_mask[part], batch.token_type_ids[part])
             start[row, :n], end[row, :n] = s[0], e[0]
         return start, end
 
@@ -141,12 +141,24 @@ class OnnxRuntime:
 def int8_dot_product(cpuinfo: str | None = None) -> bool:
     """Whether the CPU has int8 dot-product instructions (Linux flags avx512_vnni, avx_vnni, amx_int8). Where
     /proc/cpuinfo cannot be read (not Linux), OpenVINO's int8 kernels are trusted."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return True
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpuinfo.split()))
+    flags = set(cpuinfo.split()) if cpuinfo is not None else _cpu_flags()
+    return flags is None or bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str] | None:
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return None
+
+
+def openvino_int8_wanted() -> bool:
+    """KORQA_OPENVINO_INT8 (korqa.config): on, off, or auto -- whether this CPU has int8 dot products."""
+    from korqa.config import openvino_int8
+
+    setting = openvino_int8()
+    return int8_dot_product() if setting == "auto" else setting == "on"
 
 
 def without_activation_quantization(model) -> int:
@@ -178,12 +190,9 @@ class OpenVinoRuntime:
 
         import openvino as ov
 
-        from korqa.config import openvino_int8
-
         self.threads = threads or available_cores()
         if int8 is None:
-            setting = openvino_int8()
-            int8 = int8_dot_product() if setting == "auto" else setting == "on"
+            int8 = openvino_int8_wanted()
         model = ov.Core().read_model(model_path)
         if not int8:
             without_activation_quantization(model)

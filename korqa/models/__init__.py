@@ -169,13 +169,9 @@ def prefer_onnx(directory: Path) -> bool:
     """A directory with both an OpenVINO int8 file and an ONNX int8 file (the embedded model) runs OpenVINO where
     the CPU has int8 dot-product instructions, ONNX Runtime elsewhere (OpenVINO's int8 measured 0.5x ONNX Runtime's
     dynamic int8 there). KORQA_OPENVINO_INT8=on forces OpenVINO int8, off forces ONNX Runtime."""
-    if not (directory / "model.onnx").exists():
-        return False
-    from korqa.config import openvino_int8
-    from korqa.runtime import int8_dot_product
+    from korqa.runtime import openvino_int8_wanted
 
-    setting = openvino_int8()
-    return setting == "off" or (setting == "auto" and not int8_dot_product())
+    return (directory / "model.onnx").exists() and not openvino_int8_wanted()
 
 
 def _load_dir(directory: Path, threads: int | None) -> Source:
