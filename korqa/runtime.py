@@ -105,7 +105,9 @@ class OnnxRuntime:
 
     name = "onnxruntime"
 
-    def __init__(self, model_path: str, threads: int | None = None, window_at_a_time: bool = False):
+    def __init__(
+        self, model_path: str, threads: int | None = None, window_at_a_time: bool = False, compute: str | None = None
+    ):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -118,6 +120,7 @@ class OnnxRuntime:
         self.output_names = {o.name for o in self.session.get_outputs()}
         self.uses_token_type_ids = "token_type_ids" in self.input_names
         self.window_at_a_time = window_at_a_time
+        self.compute = compute  # what the file computes in, when its korqa.json says (/v1/model reports it)
 
     def run(self, input_ids, attention_mask, token_type_ids) -> tuple[np.ndarray, np.ndarray]:
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}

@@ -184,7 +184,7 @@ def test_a_directory_with_both_files_runs_openvino_int8_only_on_cpus_made_for_it
     assert load_model(str(both)).runtime.name == "openvino" and not prefer_onnx(both)
     monkeypatch.setenv("KORQA_OPENVINO_INT8", "off")
     onnx = load_model(str(both)).runtime
-    assert onnx.name == "onnxruntime" and onnx.window_at_a_time
+    assert onnx.name == "onnxruntime" and onnx.window_at_a_time and onnx.compute == "dynamic int8"
     assert load_model(str(out)).runtime.compute == "f32"  # no ONNX file beside it: OpenVINO in f32
     monkeypatch.delenv("KORQA_OPENVINO_INT8")
     import korqa.runtime

@@ -65,7 +65,8 @@ class LoadedModel:
             "source": self.source,
             "runtime": self.runtime.name,
             "threads": getattr(self.runtime, "threads", None),
-            "compute": getattr(self.runtime, "compute", None),  # OpenVINO: int8 or f32 (KORQA_OPENVINO_INT8)
+            # OpenVINO: int8 or f32 (KORQA_OPENVINO_INT8); ONNX Runtime: "dynamic int8" for korqa's int8 exports
+            "compute": getattr(self.runtime, "compute", None),
             "max_positions": self.max_positions,
             "vocab_size": self.tokenizer.vocab_size,
             "max_seq_length": self.config.max_seq_length,

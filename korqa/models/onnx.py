@@ -17,7 +17,12 @@ def load(model_dir: Path, threads: int | None = None) -> Source:
     quantization = ModelSettings.read(model_dir).record.get("quantization", {})
     dynamic_int8 = bool(quantization.get("int8") or quantization.get("onnx_dynamic_int8"))
     try:
-        runtime = OnnxRuntime(str(model_dir / "model.onnx"), threads=threads, window_at_a_time=dynamic_int8)
+        runtime = OnnxRuntime(
+            str(model_dir / "model.onnx"),
+            threads=threads,
+            window_at_a_time=dynamic_int8,
+            compute="dynamic int8" if dynamic_int8 else None,
+        )
     except Exception as exc:  # noqa: BLE001 -- a truncated or foreign file: one line, not ORT's traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"ONNX Runtime could not load {model_dir / 'model.onnx'}: {first}") from exc

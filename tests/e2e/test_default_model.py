@@ -42,7 +42,7 @@ def test_serves_the_embedded_model_on_the_runtime_this_cpu_runs_fastest(default_
     from korqa.runtime import int8_dot_product
 
     info = httpx.get(default_server.url + "/v1/model").json()
-    expected = ("openvino", "int8") if int8_dot_product() else ("onnxruntime", None)
+    expected = ("openvino", "int8") if int8_dot_product() else ("onnxruntime", "dynamic int8")
     assert (info["source"], info["runtime"], info["compute"]) == ("default", *expected)
     assert info["boundary_rules"] > 0 and info["vocab_size"] == 44_424
 
