@@ -1,11 +1,12 @@
 """One long passage: its windows one batch after another on all cores (what korqa does), or spread over
-OpenVINO streams (one core each, windows in flight at once)?
+streams (one core each, windows in flight at once)? For both runtimes of the embedded model: OpenVINO streams, and
+ONNX Runtime as several one-thread sessions, each taking every n-th window on a thread of its own.
 
     .venv/bin/python -m bench.streams --data VAL.json --chars 5000
 
 Passages are val paragraphs joined to --chars characters; each run answers one question over one passage. The
-embedded model's OpenVINO file, computing the way this CPU gets by default (KORQA_OPENVINO_INT8=auto). Median of --repeats
-interleaved runs, ms per passage.
+embedded model's OpenVINO file, computing the way this CPU gets by default (KORQA_OPENVINO_INT8=auto), and its
+ONNX file. Median of --repeats interleaved runs, ms per passage.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from korqa.data import read_squad
 from korqa.engine import QAEngine, as_question
 from korqa.models import EMBEDDED, load_model
 from korqa.runtime import (
+    OnnxRuntime,
     OpenVinoRuntime,
     available_cores,
     openvino_int8_wanted,
@@ -76,6 +78,25 @@ def streams_runner(xml: str, streams: int):
     return run
 
 
+def onnx_sessions_runner(path: str, sessions: int):
+    """`sessions` one-thread ONNX Runtime sessions, session i running windows i, i + sessions, ... on its own
+    Python thread (ONNX Runtime releases the GIL while it computes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runtimes = [OnnxRuntime(path, threads=1, window_at_a_time=True) for _ in range(sessions)]
+    pool = ThreadPoolExecutor(sessions)
+
+    def part(runtime, windows) -> None:
+        for w in windows:
+            ids = np.asarray([w.input_ids], dtype=np.int64)
+            runtime.run(ids, np.ones_like(ids), np.asarray([w.token_type_ids], dtype=np.int64))
+
+    def run(windows) -> None:
+        list(pool.map(part, runtimes, [windows[i::sessions] for i in range(sessions)]))
+
+    return run
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
@@ -92,6 +113,13 @@ def main() -> int:
     modes = {f"batches on {cores} threads (korqa, 384-token budget)": lambda ws: run_windows(openvino, ws, pad, 384)}
     for streams in (2,) if cores >= 2 else ():
         modes[f"{streams} streams, a window per request"] = streams_runner(str(EMBEDDED / "model.xml"), streams)
+    onnx = EMBEDDED / "model.onnx"
+    if onnx.exists():
+        one = OnnxRuntime(str(onnx), window_at_a_time=True)
+        name = f"ONNX Runtime, a window at a time on {cores} threads (korqa)"
+        modes[name] = lambda ws: run_windows(one, ws, pad, 384)
+        if cores >= 2:
+            modes[f"ONNX Runtime, {cores} one-thread sessions"] = onnx_sessions_runner(str(onnx), cores)
     for run in modes.values():  # warm every shape
         run(work[0])
     times: dict[str, list[float]] = {name: [] for name in modes}
@@ -107,8 +135,9 @@ def main() -> int:
         f"OpenVINO compute {openvino.compute}",
         file=sys.stderr,
     )
-    base = statistics.median(next(iter(times.values())))
+    print("| mode | ms per passage | x korqa's way on the same runtime |\n|---|---|---|")
     for name, t in times.items():
+        base = statistics.median(times[next(n for n in times if n.startswith("ONNX") == name.startswith("ONNX"))])
         print(f"| {name} | {statistics.median(t):.0f} ms | {base / statistics.median(t):.2f}x |")
     return 0
 
